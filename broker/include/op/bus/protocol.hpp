@@ -1,0 +1,31 @@
+// The broker's wire protocol, shared by the broker and the bus client. Every frame is text.
+//
+//   publish (ROUTER, clients DEALER):
+//     -> ["PUB", token, event_json]
+//     <- ["ACK", token, seq]          appended and fdatasynced
+//     <- ["DUP", token, seq]          an event with this id is already in the log at seq
+//     <- ["ERR", token, reason]       refused; nothing was appended
+//   live (XPUB, clients SUB; subscribe to "" and filter locally, see subscriber.hpp):
+//     <- [topic, seq, event_json]     every appended event, in seq order
+//     <- ["_hb", head_seq]            heartbeat, so an idle subscriber sees a lost tail
+//   replay (ROUTER, clients DEALER):
+//     -> ["REPLAY", req_id, from_seq, max_events, topics]   topics: comma-separated, "" = all
+//     <- ["BATCH", req_id, head_seq, next_from, event_json...]
+//     <- ["ERR", req_id, reason]
+#pragma once
+
+#include <string_view>
+
+namespace op::bus::protocol {
+
+inline constexpr std::string_view kPublish = "PUB";
+inline constexpr std::string_view kAck = "ACK";
+inline constexpr std::string_view kDuplicate = "DUP";
+inline constexpr std::string_view kError = "ERR";
+inline constexpr std::string_view kReplay = "REPLAY";
+inline constexpr std::string_view kBatch = "BATCH";
+inline constexpr std::string_view kHeartbeatTopic = "_hb";
+
+inline constexpr std::size_t kMaxReplayBatch = 10'000;
+
+}  // namespace op::bus::protocol

@@ -1,0 +1,69 @@
+// Publish-with-ack: the client side of the broker's publish endpoint.
+//
+// An event counts as published only when the broker acknowledges it, which it does after the
+// event is fdatasynced. Unacknowledged events are re-sent on a timer (and so across a broker
+// restart); the broker drops re-sends by event id and answers DUP with the original seq, so a
+// retry never appends twice. Thread-safe: any thread may publish; one I/O thread inside owns
+// the socket and pipelines every pending event.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "op/events/event.hpp"
+
+namespace op::bus {
+
+enum class PublishStatus {
+    Appended,   // newly appended at seq
+    Duplicate,  // already in the log at seq (a retry, or a reprocessed cause)
+    Rejected,   // the broker refused it (error says why); retrying will not help
+    TimedOut,   // no ack before the caller's deadline; it may still be appended later
+    Stopped,    // the publisher shut down first
+};
+
+struct PublishResult {
+    PublishStatus status = PublishStatus::Stopped;
+    std::uint64_t seq = 0;
+    std::string error;
+
+    bool durable() const {
+        return status == PublishStatus::Appended || status == PublishStatus::Duplicate;
+    }
+};
+
+struct PublisherOptions {
+    std::chrono::milliseconds retry_interval{1000};
+};
+
+class Publisher {
+public:
+    using Deadline = std::chrono::steady_clock::time_point;
+
+    explicit Publisher(std::string endpoint, PublisherOptions options = {});
+    ~Publisher();
+    Publisher(const Publisher&) = delete;
+    Publisher& operator=(const Publisher&) = delete;
+
+    // Queues the event and returns at once; the future resolves on ack, refusal, deadline
+    // or shutdown.
+    std::future<PublishResult> publish(const events::Event& event,
+                                       Deadline give_up_at = Deadline::max());
+
+    // Publishes every event (pipelined) and waits for all results.
+    std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,
+                                           Deadline give_up_at = Deadline::max());
+
+    // Resolves every pending publish with Stopped and ends the I/O thread. Idempotent.
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace op::bus

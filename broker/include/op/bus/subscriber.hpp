@@ -1,0 +1,57 @@
+// Subscribe from a checkpoint: replay from the log up to the head, then follow the live feed,
+// delivering every event of the chosen topics exactly once, in seq order, with no gap.
+//
+// The live socket receives every event (all topics) and the subscriber filters locally: a
+// contiguous global seq is what lets it see any loss, whichever topic it hit. A gap (a seq
+// skipped, or a heartbeat announcing a head it has not seen) is repaired from the replay
+// endpoint before anything later is delivered. Reconnects are ZeroMQ's; an unanswered replay
+// request is re-sent. Not thread-safe: one thread polls.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "op/bus/endpoints.hpp"
+#include "op/events/event.hpp"
+
+namespace op::bus {
+
+struct SubscriberOptions {
+    Endpoints endpoints;
+    std::vector<events::EventType> topics;  // empty: every topic
+    std::uint64_t from_seq = 1;             // first seq wanted (checkpoint + 1)
+    std::size_t replay_batch = 1000;
+    std::chrono::milliseconds replay_timeout{1000};
+};
+
+// One delivered event with its bytes as appended (for tools that print the wire form).
+struct Delivery {
+    events::Event event;
+    std::string json;
+};
+
+class Subscriber {
+public:
+    explicit Subscriber(SubscriberOptions options);
+    ~Subscriber();
+    Subscriber(const Subscriber&) = delete;
+    Subscriber& operator=(const Subscriber&) = delete;
+
+    // Waits up to `timeout` for events and returns the next ones in seq order (at most
+    // max_events); returns early as soon as some are ready. Empty on timeout.
+    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events = 1000);
+
+    std::uint64_t next_seq() const;   // the seq the subscriber will deliver next
+    std::uint64_t head_seq() const;   // the broker's head as last heard
+    bool caught_up() const;           // replay has reached the head at least once
+    std::uint64_t undecodable() const;  // events skipped because they failed to decode
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace op::bus

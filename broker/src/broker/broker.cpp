@@ -1,0 +1,330 @@
+#include "op/broker/broker.hpp"
+
+#include <array>
+#include <charconv>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "op/bus/protocol.hpp"
+#include "op/events/codec.hpp"
+#include "op/log/segment_log.hpp"
+
+namespace op::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace protocol = bus::protocol;
+
+constexpr std::size_t kMaxReplayScan = 50'000;   // records examined per replay request
+constexpr std::size_t kMaxReplayBytes = 4u << 20;  // payload bytes per replay answer
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
+// One answer to send once the group it belongs to is durable.
+struct PendingReply {
+    zmq::message_t identity;
+    std::string kind;
+    std::string token;
+    std::string value;
+};
+
+struct Appended {
+    std::uint64_t seq;
+    std::string topic;
+    std::string json;
+};
+
+}  // namespace
+
+struct Broker::Impl {
+    BrokerConfig config;
+    log::SegmentLog log;
+    std::unordered_map<std::string, std::uint64_t> seq_by_id;
+    BrokerStats stats;
+
+    zmq::context_t ctx{1};
+    zmq::socket_t publish{ctx, zmq::socket_type::router};
+    zmq::socket_t live{ctx, zmq::socket_type::xpub};
+    zmq::socket_t replay{ctx, zmq::socket_type::router};
+
+    explicit Impl(BrokerConfig cfg)
+        : config(std::move(cfg)),
+          log(log::LogOptions{config.data_dir / "broker" / "log", config.segment_bytes, true}) {
+        rebuild_index();
+        for (auto* s : {&publish, &live, &replay}) {
+            s->set(zmq::sockopt::linger, 0);
+            s->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(config.max_message_bytes));
+            s->set(zmq::sockopt::sndhwm, 0);
+            s->set(zmq::sockopt::rcvhwm, 0);
+        }
+        // Unroutable replies (a client that went away) are dropped, not an error.
+        publish.set(zmq::sockopt::router_mandatory, false);
+        bind(publish, config.endpoints.publish, "publish");
+        bind(live, config.endpoints.live, "live");
+        bind(replay, config.endpoints.replay, "replay");
+    }
+
+    static void bind(zmq::socket_t& s, const std::string& endpoint, const char* what) {
+        try {
+            s.bind(endpoint);
+        } catch (const zmq::error_t& e) {
+            throw std::runtime_error(fmt::format(
+                "cannot bind the {} endpoint {}: {} (is another broker running? pick another "
+                "port with --{})",
+                what, endpoint, e.what(), what));
+        }
+    }
+
+    void rebuild_index() {
+        const auto& report = log.recovery();
+        if (!report.truncation_reason.empty()) {
+            spdlog::warn("log recovery cut {} bytes: {}", report.truncated_bytes,
+                         report.truncation_reason);
+        }
+        // Duplicate suppression needs every id ever appended.
+        log.scan(1, [&](const log::Record& r) {
+            auto j = nlohmann::json::parse(r.payload, nullptr, false);
+            if (j.is_object() && j.contains("id") && j["id"].is_string()) {
+                seq_by_id.emplace(j["id"].get<std::string>(), r.seq);
+            }
+            return true;
+        });
+        spdlog::info("log recovered: {} segments, head seq {}, {} event ids indexed",
+                     report.segments, log.head(), seq_by_id.size());
+    }
+
+    void run(const std::atomic<bool>& stop) {
+        spdlog::info("broker ready: publish {} live {} replay {}", last_endpoint(publish),
+                     last_endpoint(live), last_endpoint(replay));
+        auto next_heartbeat = Clock::now();
+        while (!stop.load()) {
+            std::array<zmq::pollitem_t, 3> items = {
+                zmq::pollitem_t{publish.handle(), 0, ZMQ_POLLIN, 0},
+                zmq::pollitem_t{replay.handle(), 0, ZMQ_POLLIN, 0},
+                zmq::pollitem_t{live.handle(), 0, ZMQ_POLLIN, 0}};
+            try {
+                zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+            } catch (const zmq::error_t& e) {
+                if (e.num() == EINTR) continue;
+                throw;
+            }
+            if (items[0].revents & ZMQ_POLLIN) ingest_group();
+            if (items[1].revents & ZMQ_POLLIN) serve_replays();
+            if (items[2].revents & ZMQ_POLLIN) drain_subscriptions();
+            if (Clock::now() >= next_heartbeat) {
+                send_heartbeat();
+                next_heartbeat = Clock::now() + config.heartbeat;
+            }
+        }
+        spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused)",
+                     log.head(), stats.appended, stats.duplicates, stats.rejected);
+    }
+
+    static std::string last_endpoint(zmq::socket_t& s) {
+        return s.get(zmq::sockopt::last_endpoint);
+    }
+
+    void ingest_group() {
+        std::vector<PendingReply> replies;
+        std::vector<Appended> appended;
+        std::vector<zmq::message_t> msg;
+        while (appended.size() < config.max_group) {
+            msg.clear();
+            zmq::recv_result_t got;
+            try {
+                got = zmq::recv_multipart(publish, std::back_inserter(msg),
+                                          zmq::recv_flags::dontwait);
+            } catch (const zmq::error_t& e) {
+                if (e.num() == EINTR) continue;
+                throw;
+            }
+            if (!got) break;
+            accept(msg, replies, appended);
+        }
+        if (!appended.empty()) {
+            // The group commit: everything above becomes durable with one fdatasync, and no
+            // ack leaves before it returns.
+            log.sync();
+            ++stats.syncs;
+        }
+        for (auto& a : appended) {
+            const std::string seq = std::to_string(a.seq);
+            std::array<zmq::const_buffer, 3> frames = {zmq::buffer(a.topic), zmq::buffer(seq),
+                                                       zmq::buffer(a.json)};
+            zmq::send_multipart(live, frames);
+        }
+        for (auto& r : replies) {
+            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
+                                                    zmq::message_t(r.kind),
+                                                    zmq::message_t(r.token),
+                                                    zmq::message_t(r.value)};
+            zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
+        }
+    }
+
+    void accept(std::vector<zmq::message_t>& msg, std::vector<PendingReply>& replies,
+                std::vector<Appended>& appended) {
+        auto refuse = [&](std::string token, std::string reason) {
+            ++stats.rejected;
+            spdlog::warn("refused a publish: {}", reason);
+            if (msg.empty()) return;
+            replies.push_back({std::move(msg[0]), std::string(protocol::kError), std::move(token),
+                               std::move(reason)});
+        };
+        if (msg.size() != 4 || msg[1].to_string_view() != protocol::kPublish) {
+            refuse(msg.size() >= 3 ? msg[2].to_string() : std::string(),
+                   fmt::format("expected frames [PUB, token, event], got {} frames",
+                               msg.size() >= 1 ? msg.size() - 1 : 0));
+            return;
+        }
+        auto decoded = events::decode(msg[3].to_string_view());
+        if (!decoded) {
+            refuse(msg[2].to_string(), decoded.error);
+            return;
+        }
+        events::Event& event = *decoded.event;
+        if (auto it = seq_by_id.find(event.id); it != seq_by_id.end()) {
+            ++stats.duplicates;
+            replies.push_back({std::move(msg[0]), std::string(protocol::kDuplicate),
+                               msg[2].to_string(), std::to_string(it->second)});
+            return;
+        }
+        event.seq = log.head() + 1;
+        std::string json = events::encode(event);
+        const auto seq = log.append(json);
+        seq_by_id.emplace(event.id, seq);
+        ++stats.appended;
+        spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
+        appended.push_back({seq, std::string(event.type_name()), std::move(json)});
+        replies.push_back({std::move(msg[0]), std::string(protocol::kAck), msg[2].to_string(),
+                           std::to_string(seq)});
+    }
+
+    void serve_replays() {
+        std::vector<zmq::message_t> msg;
+        for (int served = 0; served < 64; ++served) {
+            msg.clear();
+            if (!zmq::recv_multipart(replay, std::back_inserter(msg), zmq::recv_flags::dontwait)) {
+                return;
+            }
+            ++stats.replay_requests;
+            serve_replay(msg);
+        }
+    }
+
+    void serve_replay(std::vector<zmq::message_t>& msg) {
+        if (msg.empty()) return;
+        std::vector<zmq::message_t> reply;
+        reply.push_back(std::move(msg[0]));
+        auto refuse = [&](std::string req, std::string reason) {
+            ++stats.rejected;
+            spdlog::warn("refused a replay request: {}", reason);
+            reply.emplace_back(std::string(protocol::kError));
+            reply.emplace_back(req);
+            reply.emplace_back(reason);
+            zmq::send_multipart(replay, reply, zmq::send_flags::dontwait);
+        };
+        if (msg.size() != 6 || msg[1].to_string_view() != protocol::kReplay) {
+            refuse(msg.size() >= 3 ? msg[2].to_string() : std::string(),
+                   "expected frames [REPLAY, req_id, from_seq, max_events, topics]");
+            return;
+        }
+        const auto from = parse_u64(msg[3].to_string_view());
+        const auto max = parse_u64(msg[4].to_string_view());
+        if (!from || !max || *max == 0 || *max > protocol::kMaxReplayBatch) {
+            refuse(msg[2].to_string(),
+                   fmt::format("from_seq must be an integer and max_events 1..{}",
+                               protocol::kMaxReplayBatch));
+            return;
+        }
+        std::vector<bool> wanted(events::kEventTypeCount, true);
+        const auto topics = msg[5].to_string_view();
+        if (!topics.empty()) {
+            wanted.assign(events::kEventTypeCount, false);
+            std::size_t start = 0;
+            while (start <= topics.size()) {
+                auto end = topics.find(',', start);
+                if (end == std::string_view::npos) end = topics.size();
+                auto type = events::parse_type_name(topics.substr(start, end - start));
+                if (!type) {
+                    refuse(msg[2].to_string(),
+                           fmt::format("unknown topic \"{}\"", topics.substr(start, end - start)));
+                    return;
+                }
+                wanted[static_cast<std::size_t>(*type)] = true;
+                start = end + 1;
+            }
+        }
+        const bool filter = !topics.empty();
+
+        reply.emplace_back(std::string(protocol::kBatch));
+        reply.push_back(std::move(msg[2]));
+        reply.emplace_back(std::to_string(log.head()));
+        const std::size_t next_from_index = reply.size();
+        reply.emplace_back();
+        std::uint64_t next_from = std::max<std::uint64_t>(*from, 1);
+        std::size_t matched = 0;
+        std::size_t scanned = 0;
+        std::size_t bytes = 0;
+        if (next_from <= log.head()) {
+            log.scan(next_from, [&](const log::Record& r) {
+                next_from = r.seq + 1;
+                ++scanned;
+                if (!filter || wanted[type_index(r.payload)]) {
+                    bytes += r.payload.size();
+                    reply.emplace_back(r.payload);
+                    ++matched;
+                }
+                return matched < *max && scanned < kMaxReplayScan && bytes < kMaxReplayBytes;
+            });
+        }
+        reply[next_from_index] = zmq::message_t(std::to_string(next_from));
+        zmq::send_multipart(replay, reply, zmq::send_flags::dontwait);
+    }
+
+    // The records are the broker's own encoding of validated events, so the type is present.
+    static std::size_t type_index(const std::string& payload) {
+        auto j = nlohmann::json::parse(payload, nullptr, false);
+        if (!j.is_object()) return 0;
+        auto it = j.find("type");
+        if (it == j.end() || !it->is_string()) return 0;
+        auto type = events::parse_type_name(it->get_ref<const std::string&>());
+        return type ? static_cast<std::size_t>(*type) : 0;
+    }
+
+    void drain_subscriptions() {
+        zmq::message_t m;
+        while (live.recv(m, zmq::recv_flags::dontwait)) {
+        }
+    }
+
+    void send_heartbeat() {
+        const std::string head = std::to_string(log.head());
+        std::array<zmq::const_buffer, 2> frames = {zmq::buffer(protocol::kHeartbeatTopic),
+                                                   zmq::buffer(head)};
+        zmq::send_multipart(live, frames, zmq::send_flags::dontwait);
+    }
+};
+
+Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Broker::~Broker() = default;
+
+void Broker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
+std::uint64_t Broker::head() const { return impl_->log.head(); }
+const BrokerStats& Broker::stats() const { return impl_->stats; }
+
+bus::Endpoints Broker::bound_endpoints() const {
+    return {Impl::last_endpoint(impl_->publish), Impl::last_endpoint(impl_->live),
+            Impl::last_endpoint(impl_->replay)};
+}
+
+}  // namespace op::broker

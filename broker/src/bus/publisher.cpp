@@ -1,0 +1,220 @@
+#include "op/bus/publisher.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "op/bus/protocol.hpp"
+#include "op/events/codec.hpp"
+
+namespace op::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kScanInterval = std::chrono::milliseconds(50);
+
+struct Pending {
+    std::string json;
+    std::promise<PublishResult> promise;
+    Publisher::Deadline give_up_at;
+    Clock::time_point last_sent{};
+    bool sent = false;
+};
+
+std::uint64_t parse_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
+}  // namespace
+
+struct Publisher::Impl {
+    std::string endpoint;
+    PublisherOptions options;
+
+    std::mutex mu;
+    std::vector<Pending> incoming;  // guarded by mu
+    bool stopping = false;          // guarded by mu
+    std::array<int, 2> wake{-1, -1};
+    std::thread io;
+
+    Impl(std::string ep, PublisherOptions opts) : endpoint(std::move(ep)), options(opts) {
+        if (pipe2(wake.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
+            throw std::runtime_error("publisher: cannot create wake-up pipe");
+        }
+        // The socket is created inside the thread that uses it (a ZeroMQ socket is not
+        // thread-safe); connect errors surface in the log, not here.
+        io = std::thread([this] { run(); });
+    }
+
+    ~Impl() {
+        close(wake[0]);
+        close(wake[1]);
+    }
+
+    void notify() {
+        const char byte = 1;
+        // A full pipe already guarantees a wake-up, so a failed write is fine.
+        [[maybe_unused]] auto n = write(wake[1], &byte, 1);
+    }
+
+    void run() {
+        zmq::context_t ctx(1);
+        zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+        sock.set(zmq::sockopt::linger, 0);
+        sock.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
+        sock.set(zmq::sockopt::rcvhwm, 0);
+        sock.connect(endpoint);
+
+        std::map<std::uint64_t, Pending> in_flight;  // token -> pending, oldest first
+        std::uint64_t next_token = 1;
+        auto next_scan = Clock::now() + kScanInterval;
+
+        auto send = [&](std::uint64_t token, Pending& p) {
+            const std::string token_text = std::to_string(token);
+            std::array<zmq::const_buffer, 3> frames = {
+                zmq::buffer(protocol::kPublish), zmq::buffer(token_text), zmq::buffer(p.json)};
+            p.sent = zmq::send_multipart(sock, frames, zmq::send_flags::dontwait).has_value();
+            p.last_sent = Clock::now();
+        };
+
+        for (;;) {
+            std::array<zmq::pollitem_t, 2> items = {
+                zmq::pollitem_t{sock.handle(), 0, ZMQ_POLLIN, 0},
+                zmq::pollitem_t{nullptr, wake[0], ZMQ_POLLIN, 0}};
+            try {
+                zmq::poll(items.data(), items.size(), kScanInterval);
+            } catch (const zmq::error_t& e) {
+                if (e.num() != EINTR) throw;
+                continue;
+            }
+            if (items[1].revents & ZMQ_POLLIN) {
+                std::array<char, 256> drain{};
+                while (read(wake[0], drain.data(), drain.size()) > 0) {
+                }
+            }
+
+            std::vector<Pending> fresh;
+            bool stop_now = false;
+            {
+                std::lock_guard lock(mu);
+                fresh.swap(incoming);
+                stop_now = stopping;
+            }
+            for (auto& p : fresh) {
+                auto [it, _] = in_flight.emplace(next_token++, std::move(p));
+                send(it->first, it->second);
+            }
+            if (stop_now) {
+                for (auto& [token, p] : in_flight) {
+                    p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+                }
+                return;
+            }
+
+            std::vector<zmq::message_t> reply;
+            while (true) {
+                reply.clear();
+                auto got = zmq::recv_multipart(sock, std::back_inserter(reply),
+                                               zmq::recv_flags::dontwait);
+                if (!got) break;
+                if (reply.size() != 3) {
+                    spdlog::warn("publisher: ignoring a reply of {} frames from the broker",
+                                 reply.size());
+                    continue;
+                }
+                const auto kind = reply[0].to_string_view();
+                auto it = in_flight.find(parse_u64(reply[1].to_string_view()));
+                if (it == in_flight.end()) continue;  // answer to a re-send already resolved
+                PublishResult result;
+                if (kind == protocol::kAck) {
+                    result = {PublishStatus::Appended, parse_u64(reply[2].to_string_view()), {}};
+                } else if (kind == protocol::kDuplicate) {
+                    result = {PublishStatus::Duplicate, parse_u64(reply[2].to_string_view()), {}};
+                } else {
+                    result = {PublishStatus::Rejected, 0, reply[2].to_string()};
+                }
+                it->second.promise.set_value(std::move(result));
+                in_flight.erase(it);
+            }
+
+            const auto now = Clock::now();
+            if (now >= next_scan) {
+                next_scan = now + kScanInterval;
+                for (auto it = in_flight.begin(); it != in_flight.end();) {
+                    Pending& p = it->second;
+                    if (now >= p.give_up_at) {
+                        p.promise.set_value(
+                            {PublishStatus::TimedOut, 0, "no acknowledgement from the broker"});
+                        it = in_flight.erase(it);
+                        continue;
+                    }
+                    if (!p.sent || now - p.last_sent >= options.retry_interval) {
+                        send(it->first, p);
+                    }
+                    ++it;
+                }
+            }
+        }
+    }
+};
+
+Publisher::Publisher(std::string endpoint, PublisherOptions options)
+    : impl_(std::make_unique<Impl>(std::move(endpoint), options)) {}
+
+Publisher::~Publisher() { stop(); }
+
+std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at) {
+    Pending p;
+    p.json = events::encode(event);
+    p.give_up_at = give_up_at;
+    auto future = p.promise.get_future();
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->stopping) {
+            p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+            return future;
+        }
+        impl_->incoming.push_back(std::move(p));
+    }
+    impl_->notify();
+    return future;
+}
+
+std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Event>& batch,
+                                                  Deadline give_up_at) {
+    std::vector<std::future<PublishResult>> futures;
+    futures.reserve(batch.size());
+    for (const auto& e : batch) futures.push_back(publish(e, give_up_at));
+    std::vector<PublishResult> results;
+    results.reserve(batch.size());
+    for (auto& f : futures) results.push_back(f.get());
+    return results;
+}
+
+void Publisher::stop() {
+    if (!impl_) return;
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->stopping && !impl_->io.joinable()) return;
+        impl_->stopping = true;
+        for (auto& p : impl_->incoming) {
+            p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+        }
+        impl_->incoming.clear();
+    }
+    impl_->notify();
+    if (impl_->io.joinable()) impl_->io.join();
+}
+
+}  // namespace op::bus

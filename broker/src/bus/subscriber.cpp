@@ -1,0 +1,252 @@
+#include "op/bus/subscriber.hpp"
+
+#include <array>
+#include <charconv>
+#include <deque>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "op/bus/protocol.hpp"
+#include "op/events/codec.hpp"
+
+namespace op::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Live frames held while a replay is under way; beyond this the replay covers them anyway.
+constexpr std::size_t kMaxBufferedLive = 100'000;
+
+std::uint64_t parse_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size()) return 0;
+    return v;
+}
+
+struct LiveFrame {
+    std::uint64_t seq;
+    std::string topic;
+    std::string json;
+};
+
+}  // namespace
+
+struct Subscriber::Impl {
+    SubscriberOptions options;
+    std::string topics_csv;
+    std::vector<bool> wanted;  // by EventType index
+
+    zmq::context_t ctx{1};
+    zmq::socket_t live{ctx, zmq::socket_type::sub};
+    zmq::socket_t replay{ctx, zmq::socket_type::dealer};
+
+    std::uint64_t next_seq;
+    std::uint64_t head = 0;
+    bool caught_up = false;
+    std::uint64_t undecodable = 0;
+
+    // Replay state: while replaying, live frames are buffered, not delivered.
+    bool replaying = true;
+    std::uint64_t request_id = 0;
+    bool request_outstanding = false;
+    Clock::time_point request_sent{};
+    std::deque<LiveFrame> buffered;
+
+    explicit Impl(SubscriberOptions opts)
+        : options(std::move(opts)), next_seq(std::max<std::uint64_t>(1, options.from_seq)) {
+        wanted.assign(events::kEventTypeCount, options.topics.empty());
+        for (auto t : options.topics) {
+            wanted[static_cast<std::size_t>(t)] = true;
+            if (!topics_csv.empty()) topics_csv += ',';
+            topics_csv += events::type_name(t);
+        }
+        for (auto* s : {&live, &replay}) s->set(zmq::sockopt::linger, 0);
+        live.set(zmq::sockopt::rcvhwm, 0);
+        replay.set(zmq::sockopt::rcvhwm, 0);
+        // Subscribe to everything: gaps are seen on the global seq (see the header).
+        live.set(zmq::sockopt::subscribe, "");
+        live.connect(options.endpoints.live);
+        replay.connect(options.endpoints.replay);
+    }
+
+    bool is_wanted(std::string_view topic) const {
+        if (options.topics.empty()) return topic != protocol::kHeartbeatTopic;
+        auto type = events::parse_type_name(topic);
+        return type && wanted[static_cast<std::size_t>(*type)];
+    }
+
+    void deliver(std::uint64_t seq, std::string json, std::vector<Delivery>& out) {
+        auto decoded = events::decode(json);
+        if (!decoded) {
+            ++undecodable;
+            spdlog::error("subscriber: skipping event seq {} that does not decode: {}", seq,
+                          decoded.error);
+            return;
+        }
+        decoded.event->seq = seq;
+        out.push_back(Delivery{std::move(*decoded.event), std::move(json)});
+    }
+
+    void start_replay() {
+        if (!replaying) spdlog::debug("subscriber: repairing from seq {}", next_seq);
+        replaying = true;
+        send_request();
+    }
+
+    void send_request() {
+        const std::string id = std::to_string(++request_id);
+        const std::string from = std::to_string(next_seq);
+        const std::string max = std::to_string(options.replay_batch);
+        std::array<zmq::const_buffer, 5> frames = {
+            zmq::buffer(protocol::kReplay), zmq::buffer(id), zmq::buffer(from),
+            zmq::buffer(max), zmq::buffer(topics_csv)};
+        request_outstanding =
+            zmq::send_multipart(replay, frames, zmq::send_flags::dontwait).has_value();
+        request_sent = Clock::now();
+    }
+
+    void on_replay_reply(std::vector<zmq::message_t>& reply, std::vector<Delivery>& out) {
+        if (reply.size() < 2 || parse_u64(reply[1].to_string_view()) != request_id) return;
+        request_outstanding = false;
+        if (reply[0].to_string_view() != protocol::kBatch || reply.size() < 4) {
+            spdlog::error("subscriber: replay from seq {} refused: {}", next_seq,
+                          reply.size() >= 3 ? reply[2].to_string() : std::string("(no reason)"));
+            return;  // re-asked after replay_timeout
+        }
+        head = std::max(head, parse_u64(reply[2].to_string_view()));
+        const std::uint64_t next_from = parse_u64(reply[3].to_string_view());
+        for (std::size_t i = 4; i < reply.size(); ++i) {
+            std::string json = reply[i].to_string();
+            auto decoded = events::decode(json);
+            if (!decoded || decoded.event->seq < next_seq) {
+                if (!decoded) ++undecodable;
+                continue;
+            }
+            const std::uint64_t seq = decoded.event->seq;
+            out.push_back(Delivery{std::move(*decoded.event), std::move(json)});
+            next_seq = seq + 1;
+        }
+        next_seq = std::max(next_seq, next_from);
+        if (next_seq > head) {
+            replaying = false;
+            if (!caught_up) {
+                caught_up = true;
+                spdlog::info("subscriber: caught up at seq {}", head);
+            }
+            drain_buffered(out);
+        } else {
+            send_request();
+        }
+    }
+
+    void drain_buffered(std::vector<Delivery>& out) {
+        while (!buffered.empty() && !replaying) {
+            if (buffered.front().seq > next_seq) {
+                start_replay();  // frames were dropped while the buffer was full
+                break;
+            }
+            LiveFrame f = std::move(buffered.front());
+            buffered.pop_front();
+            on_live_event(std::move(f), out);
+        }
+    }
+
+    void on_live_event(LiveFrame f, std::vector<Delivery>& out) {
+        if (f.seq < next_seq) return;  // already delivered (from replay)
+        if (replaying) {
+            if (buffered.size() < kMaxBufferedLive) buffered.push_back(std::move(f));
+            return;
+        }
+        if (f.seq > next_seq) {
+            head = std::max(head, f.seq);
+            buffered.push_back(std::move(f));
+            start_replay();
+            return;
+        }
+        if (is_wanted(f.topic)) deliver(f.seq, std::move(f.json), out);
+        next_seq = f.seq + 1;
+        head = std::max(head, f.seq);
+    }
+
+    void on_live_message(std::vector<zmq::message_t>& msg, std::vector<Delivery>& out) {
+        if (msg.size() == 2 && msg[0].to_string_view() == protocol::kHeartbeatTopic) {
+            const auto announced = parse_u64(msg[1].to_string_view());
+            head = std::max(head, announced);
+            // Heartbeats follow the events on the same socket, so a head we have not seen
+            // means a live frame was lost.
+            if (!replaying && announced >= next_seq) start_replay();
+            return;
+        }
+        if (msg.size() != 3) return;
+        const auto seq = parse_u64(msg[1].to_string_view());
+        if (seq == 0) return;
+        on_live_event(LiveFrame{seq, msg[0].to_string(), msg[2].to_string()}, out);
+    }
+
+    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events) {
+        std::vector<Delivery> out;
+        const auto deadline = Clock::now() + timeout;
+        std::vector<zmq::message_t> msg;
+        for (;;) {
+            if (replaying && (!request_outstanding ||
+                              Clock::now() - request_sent >= options.replay_timeout)) {
+                send_request();
+            }
+            auto now = Clock::now();
+            auto wait = out.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - now)
+                                    : std::chrono::milliseconds(0);
+            if (wait.count() < 0) wait = std::chrono::milliseconds(0);
+            if (replaying) wait = std::min(wait, options.replay_timeout);
+            std::array<zmq::pollitem_t, 2> items = {
+                zmq::pollitem_t{live.handle(), 0, ZMQ_POLLIN, 0},
+                zmq::pollitem_t{replay.handle(), 0, ZMQ_POLLIN, 0}};
+            try {
+                zmq::poll(items.data(), items.size(), wait);
+            } catch (const zmq::error_t& e) {
+                if (e.num() != EINTR) throw;
+                return out;  // a signal: let the caller look at its stop flag
+            }
+            if (items[1].revents & ZMQ_POLLIN) {
+                while (out.size() < max_events) {
+                    msg.clear();
+                    if (!zmq::recv_multipart(replay, std::back_inserter(msg),
+                                             zmq::recv_flags::dontwait)) {
+                        break;
+                    }
+                    on_replay_reply(msg, out);
+                }
+            }
+            if (items[0].revents & ZMQ_POLLIN) {
+                while (out.size() < max_events) {
+                    msg.clear();
+                    if (!zmq::recv_multipart(live, std::back_inserter(msg),
+                                             zmq::recv_flags::dontwait)) {
+                        break;
+                    }
+                    on_live_message(msg, out);
+                }
+            }
+            if (!out.empty() || Clock::now() >= deadline) return out;
+        }
+    }
+};
+
+Subscriber::Subscriber(SubscriberOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Subscriber::~Subscriber() = default;
+
+std::vector<Delivery> Subscriber::poll(std::chrono::milliseconds timeout, std::size_t max_events) {
+    return impl_->poll(timeout, max_events);
+}
+
+std::uint64_t Subscriber::next_seq() const { return impl_->next_seq; }
+std::uint64_t Subscriber::head_seq() const { return impl_->head; }
+bool Subscriber::caught_up() const { return impl_->caught_up; }
+std::uint64_t Subscriber::undecodable() const { return impl_->undecodable; }
+
+}  // namespace op::bus

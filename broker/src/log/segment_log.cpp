@@ -1,0 +1,254 @@
+#include "op/log/segment_log.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cassert>
+#include <system_error>
+#include <utility>
+
+#include <spdlog/fmt/fmt.h>
+
+#include "file_io.hpp"
+#include "record_format.hpp"
+#include "record_reader.hpp"
+#include "recovery.hpp"
+#include "segment.hpp"
+
+namespace op::log {
+
+namespace fs = std::filesystem;
+using detail::Fd;
+using detail::ReadStatus;
+using detail::RecordReader;
+using detail::RecordView;
+using detail::Segment;
+
+namespace {
+// Big enough to cover an index stride plus a typical read batch in one pread.
+constexpr std::size_t kReadChunkBytes = 128u << 10;
+}  // namespace
+
+struct SegmentLog::Impl {
+    LogOptions options_;
+    Fd dir_fd_;     // held for the directory lock and for fsyncing new file names
+    Fd active_fd_;  // the last on-disk segment, read-write
+    std::vector<Segment> segments_;
+    std::uint64_t head_ = 0;
+    std::uint64_t durable_head_ = 0;
+    RecoveryReport report_;
+    std::string failure_;  // non-empty once an I/O error made the log unusable for writes
+
+    void ensure_writable() const {
+        if (!failure_.empty()) {
+            throw LogError("segment log " + options_.dir.string() +
+                           " refuses writes after an earlier I/O error (" + failure_ +
+                           "); reopen it to recover the tail");
+        }
+    }
+
+    Segment& segment_for_next_record(std::uint64_t seq) {
+        if (!segments_.empty()) {
+            Segment& tail = segments_.back();
+            // An empty segment takes the record whatever its size limit, so a record larger
+            // than segment_bytes still has a home and never spans two files.
+            if (tail.size() == 0 || tail.size() < options_.segment_bytes) return tail;
+        }
+        Segment next;
+        next.base_seq = seq;
+        next.path = options_.dir / detail::segment_file_name(seq);
+        // Hand the batch buffer's capacity over, so rolling costs no reallocation.
+        if (!segments_.empty() && segments_.back().pending.empty()) {
+            next.pending.swap(segments_.back().pending);
+        }
+        segments_.push_back(std::move(next));
+        return segments_.back();
+    }
+
+    // Pending records always sit in a suffix of segments_: only the tail takes appends.
+    void write_and_sync(std::size_t first) {
+        // Files this batch creates; the last one becomes the active segment.
+        std::vector<Fd> created;
+        const bool extends_active = segments_[first].on_disk;
+        for (std::size_t k = first; k < segments_.size(); ++k) {
+            Segment& seg = segments_[k];
+            int fd = active_fd_.get();
+            if (!seg.on_disk) {
+                created.push_back(detail::open_file(seg.path, O_RDWR | O_CREAT | O_EXCL));
+                seg.on_disk = true;
+                fd = created.back().get();
+            }
+            assert(fd >= 0);
+            detail::pwrite_all(fd, seg.pending, seg.durable_bytes, seg.path);
+        }
+        if (options_.fsync) {
+            std::size_t next_created = 0;
+            for (std::size_t k = first; k < segments_.size(); ++k) {
+                const int fd = (k == first && extends_active) ? active_fd_.get()
+                                                              : created[next_created++].get();
+                detail::sync_data(fd, segments_[k].path);
+            }
+            // A new file's name is only durable once its directory is synced.
+            if (!created.empty()) detail::sync_all(dir_fd_.get(), options_.dir);
+        }
+        if (!created.empty()) active_fd_ = std::move(created.back());
+    }
+
+    void commit(std::size_t first) {
+        for (std::size_t k = first; k < segments_.size(); ++k) {
+            Segment& seg = segments_[k];
+            seg.durable_bytes += seg.pending.size();
+            seg.durable_records += seg.pending_records;
+            seg.pending_records = 0;
+            if (k + 1 < segments_.size()) {
+                std::string().swap(seg.pending);  // a full segment never takes appends again
+            } else {
+                seg.pending.clear();  // keeps capacity for the next batch
+            }
+        }
+        durable_head_ = head_;
+    }
+
+    // Calls visit(const RecordView&) for durable records with seq >= from until it returns
+    // false. visit may call back into the log (even append and sync), so segments_ is
+    // re-indexed each time and the bound is fixed on entry.
+    template <class Visit>
+    void for_each_durable(std::uint64_t from, Visit&& visit) const {
+        const std::uint64_t last = durable_head_;
+        if (segments_.empty()) return;
+        from = std::max(from, segments_.front().base_seq);
+        if (from > last) return;
+
+        const auto it = std::upper_bound(
+            segments_.begin(), segments_.end(), from,
+            [](std::uint64_t seq, const Segment& seg) { return seq < seg.base_seq; });
+        std::size_t i = static_cast<std::size_t>(std::prev(it) - segments_.begin());
+
+        for (; i < segments_.size() && from <= last; ++i) {
+            const Segment& seg = segments_[i];
+            if (seg.durable_records == 0) break;
+            const std::uint64_t seg_last = std::min(seg.base_seq + seg.durable_records - 1, last);
+            if (from > seg_last) continue;
+
+            const detail::IndexEntry hint = seg.seek_hint(from);
+            const fs::path path = seg.path;
+            const std::uint64_t end = seg.durable_bytes;
+            // A private descriptor: visit may roll segments and close active_fd_ under us.
+            const Fd fd = detail::open_file(path, O_RDONLY);
+            RecordReader reader(fd.get(), path, hint.offset, end, kReadChunkBytes);
+            RecordView rec;
+            for (std::uint64_t seq = hint.seq; seq <= seg_last; ++seq) {
+                const ReadStatus status = reader.next(rec);
+                if (status != ReadStatus::ok || rec.seq != seq) {
+                    throw LogError(fmt::format(
+                        "{}: record at offset {} is unreadable (expected seq {}) although it "
+                        "was valid when written or recovered; the disk may be failing. Restore "
+                        "the segment from backup",
+                        path.string(), reader.offset(), seq));
+                }
+                if (seq >= from && !visit(rec)) return;
+            }
+            from = seg_last + 1;
+        }
+    }
+};
+
+SegmentLog::SegmentLog(LogOptions options) : impl_(std::make_unique<Impl>()) {
+    Impl& s = *impl_;
+    s.options_ = std::move(options);
+    if (s.options_.dir.empty()) throw LogError("segment log: LogOptions::dir is empty");
+
+    std::error_code ec;
+    const bool created = fs::create_directories(s.options_.dir, ec);
+    if (ec) throw LogError("create directory " + s.options_.dir.string() + ": " + ec.message());
+    if (created && s.options_.fsync) {
+        // Make the new directory's own name durable before anything is acknowledged in it.
+        fs::path own = fs::absolute(s.options_.dir);
+        if (!own.has_filename()) own = own.parent_path();  // "dir/" names dir, not "dir/"'s child
+        const fs::path parent = own.parent_path();
+        const Fd parent_fd = detail::open_file(parent, O_RDONLY | O_DIRECTORY);
+        detail::sync_all(parent_fd.get(), parent);
+    }
+    s.dir_fd_ = detail::open_file(s.options_.dir, O_RDONLY | O_DIRECTORY);
+    detail::lock_exclusive(s.dir_fd_.get(), s.options_.dir);
+
+    detail::RecoveredLog recovered = detail::recover_segments(s.options_.dir);
+    s.segments_ = std::move(recovered.segments);
+    s.active_fd_ = std::move(recovered.active_fd);
+    s.report_ = std::move(recovered.report);
+    s.head_ = s.report_.head_seq;
+    s.durable_head_ = s.head_;
+}
+
+SegmentLog::~SegmentLog() = default;
+
+std::uint64_t SegmentLog::append(std::string_view payload) {
+    Impl& s = *impl_;
+    s.ensure_writable();
+    if (payload.size() > kMaxPayloadBytes) {
+        throw LogError(
+            fmt::format("segment log: a {} byte payload exceeds the {} byte record "
+                        "limit; nothing was appended",
+                        payload.size(), kMaxPayloadBytes));
+    }
+    const std::uint64_t seq = s.head_ + 1;
+    Segment& seg = s.segment_for_next_record(seq);
+    seg.note_record(seq, seg.size());
+    detail::append_record(seg.pending, seq, payload);
+    ++seg.pending_records;
+    s.head_ = seq;
+    return seq;
+}
+
+void SegmentLog::sync() {
+    Impl& s = *impl_;
+    s.ensure_writable();
+    std::size_t first = s.segments_.size();
+    while (first > 0 && !s.segments_[first - 1].pending.empty()) --first;
+    if (first == s.segments_.size()) return;
+    try {
+        s.write_and_sync(first);
+    } catch (const LogError& e) {
+        // After a failed write or fdatasync the kernel may have dropped dirty pages, so
+        // nothing written since the last good sync can be trusted until recovery reruns.
+        s.failure_ = e.what();
+        throw LogError(s.failure_ + "; the log refuses writes until it is reopened");
+    }
+    s.commit(first);
+}
+
+std::uint64_t SegmentLog::head() const { return impl_->head_; }
+
+std::uint64_t SegmentLog::durable_head() const { return impl_->durable_head_; }
+
+std::uint64_t SegmentLog::first_seq() const {
+    // The first segment always holds the first record, or is the empty one named head() + 1.
+    return impl_->segments_.empty() ? impl_->head_ + 1 : impl_->segments_.front().base_seq;
+}
+
+std::vector<Record> SegmentLog::read(std::uint64_t from, std::size_t max_records,
+                                     std::size_t max_bytes) const {
+    std::vector<Record> out;
+    if (max_records == 0) return out;
+    std::size_t bytes = 0;
+    impl_->for_each_durable(from, [&](const RecordView& rec) {
+        if (!out.empty() && bytes + rec.payload.size() > max_bytes) return false;
+        out.push_back(Record{rec.seq, std::string(rec.payload)});
+        bytes += rec.payload.size();
+        return out.size() < max_records;
+    });
+    return out;
+}
+
+void SegmentLog::scan(std::uint64_t from, const std::function<bool(const Record&)>& visit) const {
+    Record record;  // reused, so a long scan allocates only when a payload outgrows it
+    impl_->for_each_durable(from, [&](const RecordView& rec) {
+        record.seq = rec.seq;
+        record.payload.assign(rec.payload);
+        return visit(record);
+    });
+}
+
+const RecoveryReport& SegmentLog::recovery() const { return impl_->report_; }
+
+}  // namespace op::log

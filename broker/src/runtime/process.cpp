@@ -1,0 +1,59 @@
+#include "op/runtime/process.hpp"
+
+#include <csignal>
+
+#include <spdlog/cfg/env.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace op::runtime {
+namespace {
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "a signal handler may only touch this");
+
+void on_stop_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+const std::atomic<bool>& install_stop_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR so loops notice at once
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    return g_stop;
+}
+
+void add_endpoint_flags(CLI::App& app, bus::Endpoints& endpoints, bool binding) {
+    const std::string verb = binding ? "bind" : "connect to";
+    app.add_option("--publish", endpoints.publish,
+                   "ZeroMQ endpoint to " + verb + " for publishing events (acked once durable)")
+        ->capture_default_str();
+    app.add_option("--live", endpoints.live,
+                   "ZeroMQ endpoint to " + verb + " for the live feed of appended events")
+        ->capture_default_str();
+    app.add_option("--replay", endpoints.replay,
+                   "ZeroMQ endpoint to " + verb + " for replaying the log from a seq")
+        ->capture_default_str();
+}
+
+void add_log_level_flag(CLI::App& app, std::string& level) {
+    app.add_option("--log-level", level,
+                   "trace, debug, info, warn, error or off (SPDLOG_LEVEL in the environment "
+                   "overrides it)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+}
+
+void setup_logging(const std::string& program, const std::string& level) {
+    auto logger = spdlog::stderr_color_mt(program);
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
+    spdlog::set_level(spdlog::level::from_str(level));
+    spdlog::cfg::load_env_levels();
+}
+
+}  // namespace op::runtime

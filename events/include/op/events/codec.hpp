@@ -1,0 +1,28 @@
+// JSON encoding of events, and validation of untrusted bytes. decode() never throws: a
+// malformed event comes back as an error naming the field and what is wrong with it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "op/events/event.hpp"
+
+namespace op::events {
+
+struct Decoded {
+    std::optional<Event> event;
+    std::string error;  // set when event is empty
+
+    explicit operator bool() const { return event.has_value(); }
+};
+
+std::string encode(const Event& event);
+nlohmann::json to_json(const Event& event);
+
+Decoded decode(std::string_view text);
+Decoded from_json(const nlohmann::json& json);
+
+}  // namespace op::events

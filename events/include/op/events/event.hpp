@@ -1,0 +1,115 @@
+// The event catalogue: one envelope for every event, and a typed payload per event type.
+// Every process uses these types; nothing else in the project defines an event.
+// Plain values, no I/O: safe to copy between threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace op::events {
+
+// Money is integer cents end to end; a float never holds an amount.
+using Cents = std::int64_t;
+
+struct OrderPlaced {
+    std::string item;
+    std::int64_t quantity = 1;
+    Cents amount_cents = 0;
+    std::string customer;
+};
+
+struct PaymentVerified {
+    std::string item;
+    std::int64_t quantity = 1;
+    Cents amount_cents = 0;
+    std::string customer;
+};
+
+struct PaymentFailed {
+    std::string reason;
+    Cents amount_cents = 0;
+    std::string customer;
+};
+
+struct StockReserved {
+    std::string item;
+    std::int64_t quantity = 1;
+    std::int64_t remaining = 0;  // stock left after this reservation
+    std::string customer;
+};
+
+// Also carries "Unknown item": the order cannot be served from stock either way, and the
+// same compensation (a refund) follows.
+struct OutOfStock {
+    std::string item;
+    std::int64_t quantity = 1;
+    std::int64_t available = 0;
+    std::string reason;
+    std::string customer;
+};
+
+struct PaymentRefunded {
+    Cents amount_cents = 0;
+    std::string reason;
+};
+
+struct Shipped {
+    std::string item;
+    std::int64_t quantity = 1;
+    std::string tracking_id;
+    std::string customer;
+};
+
+struct CustomerNotified {
+    std::string outcome;  // "success" or "failed"
+    std::string reason;   // empty on success
+    std::string customer;
+};
+
+using Payload = std::variant<OrderPlaced, PaymentVerified, PaymentFailed, StockReserved,
+                             OutOfStock, PaymentRefunded, Shipped, CustomerNotified>;
+
+enum class EventType {
+    OrderPlaced,
+    PaymentVerified,
+    PaymentFailed,
+    StockReserved,
+    OutOfStock,
+    PaymentRefunded,
+    Shipped,
+    CustomerNotified,
+};
+
+inline constexpr int kEventTypeCount = 8;
+inline constexpr int kCurrentVersion = 1;
+
+// The wire name of a type, which is also its topic on the broker ("PaymentVerified").
+std::string_view type_name(EventType type);
+std::optional<EventType> parse_type_name(std::string_view name);
+
+struct Event {
+    std::string id;
+    std::string order_id;
+    std::uint64_t seq = 0;  // 0 until the broker appends it
+    std::string ts;         // ISO-8601 UTC with milliseconds, set by the publisher
+    std::string causation_id;  // empty for OrderPlaced, which has no cause on the bus
+    int v = kCurrentVersion;
+    Payload data;
+
+    EventType type() const { return static_cast<EventType>(data.index()); }
+    std::string_view type_name() const { return events::type_name(type()); }
+
+    template <class T>
+    const T* as() const {
+        return std::get_if<T>(&data);
+    }
+};
+
+// Builds the event a handler publishes in response to `cause`: same order, id derived
+// from the cause and the new type, so reprocessing `cause` yields the same id.
+Event derive(const Event& cause, Payload data, std::string ts);
+
+}  // namespace op::events

@@ -1,0 +1,67 @@
+#include "op/events/ids.hpp"
+
+#include <cstdint>
+#include <ctime>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace op::events {
+namespace {
+
+// Two independent 64-bit FNV-1a lanes, each finished with a splitmix64 mix: 128 bits with
+// no crypto dependency. Collisions would merge two events, so 128 bits, not 64.
+std::uint64_t mix(std::uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+std::string hash128(std::string_view a, std::string_view b) {
+    std::uint64_t h1 = 0xcbf29ce484222325ull;
+    std::uint64_t h2 = 0x84222325cbf29ce4ull;
+    auto feed = [&](std::string_view s) {
+        for (unsigned char c : s) {
+            h1 = (h1 ^ c) * 0x100000001b3ull;
+            h2 = (h2 ^ c) * 0x00000100000001b3ull + 0x9e3779b97f4a7c15ull;
+        }
+    };
+    feed(a);
+    feed(std::string_view("\x1f", 1));  // separator: ("ab","c") and ("a","bc") differ
+    feed(b);
+    return fmt::format("{:016x}{:016x}", mix(h1), mix(h2 ^ h1));
+}
+
+}  // namespace
+
+std::string derived_id(std::string_view causation_id, std::string_view type_name) {
+    return hash128(causation_id, type_name);
+}
+
+std::string hashed_id(std::string_view key) { return hash128("idempotency-key", key); }
+
+std::string random_id() {
+    thread_local std::mt19937_64 gen{[] {
+        std::random_device rd;
+        std::seed_seq seq{rd(), rd(), rd(), rd()};
+        return std::mt19937_64(seq);
+    }()};
+    return fmt::format("{:016x}{:016x}", gen(), gen());
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+std::string now_timestamp() { return format_timestamp(std::chrono::system_clock::now()); }
+
+}  // namespace op::events

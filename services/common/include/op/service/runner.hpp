@@ -1,0 +1,44 @@
+// The loop every reacting service runs: take events from the subscriber in seq order, call the
+// service's handler inside one SQLite transaction per batch, publish what it returned and wait
+// for the broker's acks, then commit the state together with the checkpoint.
+//
+// Publishing before committing is what makes a crash safe at any point: if the process dies
+// after the acks but before the commit, the batch is handled again from the old checkpoint,
+// the handler (deterministic, ids derived from causes) returns the same events, and the
+// broker drops them as duplicates. Nothing is skipped and nothing is applied twice.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "op/bus/endpoints.hpp"
+#include "op/events/event.hpp"
+#include "op/store/db.hpp"
+
+namespace op::service {
+
+using Handler =
+    std::function<std::vector<events::Event>(const events::Event& event, const std::string& now)>;
+
+// Side effects outside the database (the notification outbox file), run after the acks and
+// before the commit, so they happen at least once.
+using AfterPublish = std::function<void(const std::vector<events::Event>& published)>;
+
+struct RunnerConfig {
+    std::string name;  // for log lines
+    bus::Endpoints endpoints;
+    std::vector<events::EventType> topics;
+    std::size_t max_batch = 512;
+};
+
+// Returns when `stop` is set; a batch in progress is rolled back and handled again next start.
+void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& handler,
+                      const std::atomic<bool>& stop, const AfterPublish& after_publish = {});
+
+// "PaymentVerified" for one event, "PaymentVerified+Shipped" for several, "-" for none.
+std::string describe(const std::vector<events::Event>& events);
+
+}  // namespace op::service

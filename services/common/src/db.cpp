@@ -1,0 +1,144 @@
+#include "op/store/db.hpp"
+
+#include <fmt/format.h>
+
+namespace op::store {
+namespace {
+
+void check(sqlite3* db, int rc, std::string_view what) {
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        throw DbError(fmt::format("sqlite: {} failed: {}", what, sqlite3_errmsg(db)));
+    }
+}
+
+}  // namespace
+
+Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+    check(db_,
+          sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr),
+          fmt::format("preparing \"{}\"", sql));
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+void Statement::reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    check(db_, rc, fmt::format("running \"{}\"", sqlite3_sql(stmt_)));
+    return false;
+}
+
+void Statement::run() {
+    while (step()) {
+    }
+}
+
+std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Statement::text(int column) const {
+    const auto* p = sqlite3_column_text(stmt_, column);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+             : std::string();
+}
+
+bool Statement::is_null(int column) const {
+    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+void Statement::bind_one(int index, std::int64_t value) {
+    check(db_, sqlite3_bind_int64(stmt_, index, value), "binding an integer");
+}
+
+void Statement::bind_one(int index, std::string_view value) {
+    check(db_,
+          sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                            SQLITE_TRANSIENT),
+          "binding text");
+}
+
+void Statement::bind_one(int index, std::nullptr_t) {
+    check(db_, sqlite3_bind_null(stmt_, index), "binding null");
+}
+
+Db::Db(const std::filesystem::path& path, Durability durability) {
+    const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                       SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    if (rc != SQLITE_OK) {
+        std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        throw DbError(fmt::format("cannot open database {}: {} (check the data dir exists and "
+                                  "is writable)",
+                                  path.string(), msg));
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec(durability == Durability::EveryCommit ? "PRAGMA synchronous=FULL"
+                                               : "PRAGMA synchronous=NORMAL");
+    exec("CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), "
+         "seq INTEGER NOT NULL)");
+}
+
+Db::~Db() {
+    statements_.clear();  // finalize before close, or close fails with SQLITE_BUSY
+    sqlite3_close(db_);
+}
+
+void Db::exec(std::string_view sql) {
+    char* err = nullptr;
+    const std::string text(sql);
+    if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : sqlite3_errmsg(db_);
+        sqlite3_free(err);
+        throw DbError(fmt::format("sqlite: \"{}\" failed: {}", sql, msg));
+    }
+}
+
+Statement& Db::prepare(const std::string& sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+        it = statements_.emplace(sql, std::make_unique<Statement>(db_, sql)).first;
+    }
+    return *it->second;
+}
+
+std::uint64_t Db::checkpoint() {
+    auto& q = prepare("SELECT seq FROM checkpoint WHERE id = 1");
+    q.bind();
+    const std::uint64_t seq = q.step() ? static_cast<std::uint64_t>(q.int64(0)) : 0;
+    q.reset();
+    return seq;
+}
+
+void Db::set_checkpoint(std::uint64_t seq) {
+    prepare("INSERT INTO checkpoint (id, seq) VALUES (1, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq")
+        .bind(seq)
+        .run();
+}
+
+Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+    if (!done_) {
+        try {
+            db_.exec("ROLLBACK");
+        } catch (...) {  // NOLINT(bugprone-empty-catch): a failed rollback leaves nothing to undo
+        }
+    }
+}
+
+void Transaction::commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+}
+
+}  // namespace op::store

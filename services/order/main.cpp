@@ -1,0 +1,70 @@
+// order-service: HTTP ingress and the order read model.
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "inventory_service.hpp"
+#include "op/runtime/process.hpp"
+#include "order_app.hpp"
+
+int main(int argc, char** argv) {
+    op::order::OrderAppConfig config;
+    std::string log_level = "info";
+    std::filesystem::path initial_stock = "data/inventory.json";
+    int decision_timeout_ms = static_cast<int>(config.decision_timeout.count());
+
+    CLI::App app{"Order service: takes orders over HTTP (POST /place-order waits for the outcome, "
+                 "POST /orders answers at once), publishes OrderPlaced, and keeps the read model "
+                 "behind GET /orders, GET /orders/{id} and GET /inventory."};
+    app.add_option("--host", config.host, "address to listen on")->capture_default_str();
+    app.add_option("--port", config.port, "HTTP port (0 picks a free one)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 65535));
+    app.add_option("--data-dir", config.data_dir, "directory for runtime state (order.db)")
+        ->capture_default_str();
+    op::runtime::add_endpoint_flags(app, config.endpoints, false);
+    app.add_option("--decision-timeout-ms", decision_timeout_ms,
+                   "how long POST /place-order waits for the outcome before answering 202 pending")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 600000));
+    app.add_option("--initial-stock", initial_stock,
+                   "JSON file of item -> count: the stock GET /inventory shows before any order")
+        ->capture_default_str();
+    app.add_option("--max-body-bytes", config.max_body_bytes,
+                   "largest request body accepted (larger ones get 413)")
+        ->capture_default_str();
+    app.add_option("--http-threads", config.http_threads,
+                   "HTTP worker threads (each waiting /place-order holds one)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    op::runtime::add_log_level_flag(app, log_level);
+    CLI11_PARSE(app, argc, argv);
+    config.decision_timeout = std::chrono::milliseconds(decision_timeout_ms);
+
+    op::runtime::setup_logging("order", log_level);
+    const auto& stop = op::runtime::install_stop_signals();
+    try {
+        std::ifstream in(initial_stock);
+        if (in) {
+            std::stringstream text;
+            text << in.rdbuf();
+            auto parsed = op::inventory::parse_initial_stock(text.str());
+            if (!parsed.error.empty()) {
+                spdlog::critical("initial stock file {} {}", initial_stock.string(), parsed.error);
+                return 2;
+            }
+            config.initial_stock = std::move(parsed.items);
+        } else {
+            spdlog::warn("no initial stock file at {}: GET /inventory shows only items seen in "
+                         "events",
+                         initial_stock.string());
+        }
+        op::order::OrderApp order_app(config);
+        order_app.run(stop);
+    } catch (const std::exception& e) {
+        spdlog::critical("order service failed: {}", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,341 @@
+#include "order_app.hpp"
+
+#include <mutex>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "decision_waiters.hpp"
+#include "op/bus/publisher.hpp"
+#include "op/bus/subscriber.hpp"
+#include "op/events/ids.hpp"
+#include "op/events/money.hpp"
+#include "op/store/db.hpp"
+#include "order_request.hpp"
+#include "read_model.hpp"
+
+namespace op::order {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+void reply(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, std::string message) {
+    reply(res, status, {{"status", "error"}, {"error", std::move(message)}});
+}
+
+std::int64_t query_int(const httplib::Request& req, const char* name, std::int64_t fallback,
+                       std::int64_t min, std::int64_t max, std::string& error) {
+    if (!req.has_param(name)) return fallback;
+    const auto text = req.get_param_value(name);
+    try {
+        std::size_t used = 0;
+        const auto v = std::stoll(text, &used);
+        if (used == text.size() && v >= min && v <= max) return v;
+    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): reported below
+    }
+    error = fmt::format("query parameter \"{}\" must be an integer from {} to {}", name, min, max);
+    return fallback;
+}
+
+}  // namespace
+
+struct OrderApp::Impl {
+    OrderAppConfig config;
+    std::mutex db_mu;  // guards db and model
+    store::Db db;
+    ReadModel model;
+    DecisionWaiters waiters;
+    bus::Publisher publisher;
+    httplib::Server http;
+    int bound_port = 0;
+
+    std::atomic<bool> subscriber_caught_up{false};
+    std::atomic<std::uint64_t> applied_seq{0};
+    std::atomic<std::uint64_t> broker_head{0};
+
+    explicit Impl(OrderAppConfig cfg)
+        : config(std::move(cfg)),
+          db((std::filesystem::create_directories(config.data_dir), config.data_dir / "order.db")),
+          model(db),
+          publisher(config.endpoints.publish) {
+        {
+            std::lock_guard lock(db_mu);
+            store::Transaction tx(db);
+            model.seed_stock(config.initial_stock);
+            tx.commit();
+        }
+        applied_seq = db.checkpoint();
+        routes();
+        http.new_task_queue = [n = config.http_threads] { return new httplib::ThreadPool(n); };
+        http.set_payload_max_length(config.max_body_bytes);
+        http.set_read_timeout(5, 0);
+        http.set_write_timeout(5, 0);
+        http.set_error_handler(httplib::Server::HandlerWithResponse(
+            [](const httplib::Request&, httplib::Response& res) {
+            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+            std::string message = res.status == 404   ? "no such endpoint"
+                                  : res.status == 413 ? "request body is too large"
+                                  : res.status == 405 ? "method not allowed here"
+                                                      : "bad request";
+            reply_error(res, res.status, message);
+            return httplib::Server::HandlerResponse::Handled;
+        }));
+        http.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                                      std::exception_ptr ep) {
+            std::string what = "unknown error";
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {  // NOLINT(bugprone-empty-catch): what stays "unknown error"
+            }
+            spdlog::error("{} {} failed: {}", req.method, req.path, what);
+            reply_error(res, 500, "internal error: " + what);
+        });
+        bound_port = config.port == 0 ? http.bind_to_any_port(config.host)
+                                      : (http.bind_to_port(config.host, config.port)
+                                             ? config.port
+                                             : -1);
+        if (bound_port < 0) {
+            throw std::runtime_error(fmt::format(
+                "cannot listen on {}:{} (in use? choose another with --port)", config.host,
+                config.port));
+        }
+    }
+
+    // ---- subscriber side ----
+
+    void follow_events(const std::atomic<bool>& stop) {
+        bus::Subscriber subscriber(
+            bus::SubscriberOptions{config.endpoints, {}, applied_seq.load() + 1});
+        while (!stop.load()) {
+            auto batch = subscriber.poll(std::chrono::milliseconds(100), 1000);
+            broker_head = subscriber.head_seq();
+            if (!subscriber_caught_up && subscriber.caught_up()) {
+                subscriber_caught_up = true;
+                spdlog::info("order read model caught up at seq {}, now live",
+                             subscriber.next_seq() - 1);
+            }
+            if (batch.empty()) continue;
+            std::vector<std::string> decided;
+            {
+                std::lock_guard lock(db_mu);
+                store::Transaction tx(db);
+                for (const auto& d : batch) {
+                    const auto& e = d.event;
+                    if (model.apply(e)) decided.push_back(e.order_id);
+                    spdlog::info("order {} seq {} {} applied", e.order_id, e.seq, e.type_name());
+                }
+                db.set_checkpoint(subscriber.next_seq() - 1);
+                tx.commit();
+            }
+            applied_seq = subscriber.next_seq() - 1;
+            for (const auto& id : decided) waiters.decided(id);
+        }
+    }
+
+    // ---- HTTP side ----
+
+    void routes() {
+        http.Post("/place-order", [this](const auto& req, auto& res) { place(req, res, true); });
+        http.Post("/orders", [this](const auto& req, auto& res) { place(req, res, false); });
+        http.Get(R"(/orders/([A-Za-z0-9_-]{1,128}))",
+                 [this](const auto& req, auto& res) { get_order(req, res); });
+        http.Get("/orders", [this](const auto& req, auto& res) { list_orders(req, res); });
+        http.Get("/inventory", [this](const auto& req, auto& res) { inventory(req, res); });
+        http.Get("/healthz", [this](const auto&, auto& res) { health(res); });
+    }
+
+    void place(const httplib::Request& req, httplib::Response& res, bool wait_for_outcome) {
+        const auto content_type = req.get_header_value("Content-Type");
+        if (!content_type.empty() && content_type.find("application/json") == std::string::npos) {
+            reply_error(res, 415,
+                        "send the order as JSON with the header Content-Type: application/json");
+            return;
+        }
+        auto parsed = parse_order_request(req.body);
+        if (!parsed.order) {
+            reply_error(res, parsed.error.http_status, parsed.error.message);
+            return;
+        }
+        const auto& order = *parsed.order;
+
+        // An Idempotency-Key names the order: a retry maps to the same order id and the same
+        // OrderPlaced id, which the broker appends only once.
+        const auto key = req.get_header_value("Idempotency-Key");
+        const std::string order_id = key.empty() ? events::random_id() : events::hashed_id(key);
+        if (!key.empty()) {
+            std::optional<OrderView> existing;
+            {
+                std::lock_guard lock(db_mu);
+                existing = model.order(order_id);
+            }
+            if (existing && !wait_for_outcome) {
+                reply(res, 202, {{"order_id", order_id}, {"status", existing->status}});
+                return;
+            }
+        }
+
+        events::Event placed;
+        placed.order_id = order_id;
+        placed.id = events::derived_id(order_id, "OrderPlaced");
+        placed.ts = events::now_timestamp();
+        placed.data = events::OrderPlaced{order.item, order.quantity, order.amount_cents,
+                                          order.customer};
+
+        const auto deadline = Clock::now() + config.decision_timeout;
+        auto ticket = waiters.enlist(order_id);
+        const auto published = publisher.publish(placed, deadline).get();
+        if (!published.durable()) {
+            waiters.wait(ticket, Clock::now());  // withdraws the ticket
+            spdlog::warn("order {}: OrderPlaced not acknowledged: {}", order_id, published.error);
+            res.set_header("Retry-After", "1");
+            reply(res, published.status == bus::PublishStatus::Rejected ? 422 : 503,
+                  {{"status", "error"},
+                   {"order_id", order_id},
+                   {"error", published.status == bus::PublishStatus::Rejected
+                                 ? "the broker refused the order: " + published.error
+                                 : "the event broker did not confirm the order in time; it may "
+                                   "still be placed: check GET /orders/" +
+                                       order_id + " or retry with an Idempotency-Key"}});
+            return;
+        }
+        spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
+                     order.item, order.quantity, events::format_cents(order.amount_cents));
+        if (!wait_for_outcome) {
+            waiters.wait(ticket, Clock::now());
+            reply(res, 202, {{"order_id", order_id}, {"status", "placed"}, {"seq", published.seq}});
+            return;
+        }
+
+        // Already decided (an idempotent retry of a finished order) or decided in time.
+        auto decided_view = [&]() -> std::optional<OrderView> {
+            std::lock_guard lock(db_mu);
+            auto v = model.order(order_id);
+            if (v && v->decided()) return v;
+            return std::nullopt;
+        };
+        auto view = decided_view();
+        if (!view && waiters.wait(ticket, deadline)) view = decided_view();
+        if (!view) {
+            waiters.wait(ticket, Clock::now());
+            reply(res, 202, {{"status", "pending"}, {"order_id", order_id}});
+            return;
+        }
+        waiters.wait(ticket, Clock::now());
+        if (view->status == "failed") {
+            reply(res, 200, {{"status", "failed"}, {"reason", view->reason}, {"order_id", order_id}});
+        } else {
+            reply(res, 200, {{"status", "success"}, {"order_id", order_id}});
+        }
+    }
+
+    void get_order(const httplib::Request& req, httplib::Response& res) {
+        const std::string id = req.matches[1];
+        std::optional<OrderView> view;
+        std::vector<TimelineEntry> timeline;
+        {
+            std::lock_guard lock(db_mu);
+            view = model.order(id);
+            if (view) timeline = model.timeline(id);
+        }
+        if (!view) {
+            reply_error(res, 404, "no order with id " + id);
+            return;
+        }
+        json body = to_json(*view);
+        json events_json = json::array();
+        for (const auto& t : timeline) events_json.push_back(to_json(t));
+        body["events"] = std::move(events_json);
+        reply(res, 200, body);
+    }
+
+    void list_orders(const httplib::Request& req, httplib::Response& res) {
+        std::string error;
+        const auto limit = query_int(req, "limit", 50, 1, 1000, error);
+        const auto offset = query_int(req, "offset", 0, 0, std::numeric_limits<int>::max(), error);
+        const auto status = req.get_param_value("status");
+        static const std::set<std::string> kStatuses = {
+            "", "placed", "paid", "reserved", "shipped", "notified", "failed"};
+        if (!kStatuses.contains(status)) {
+            error = "status must be one of placed, paid, reserved, shipped, notified, failed";
+        }
+        if (!error.empty()) {
+            reply_error(res, 400, error);
+            return;
+        }
+        json orders = json::array();
+        std::int64_t total = 0;
+        {
+            std::lock_guard lock(db_mu);
+            for (const auto& v : model.orders(status, limit, offset)) orders.push_back(to_json(v));
+            total = model.count(status);
+        }
+        reply(res, 200, {{"orders", orders}, {"total", total}, {"limit", limit}, {"offset", offset}});
+    }
+
+    void inventory(const httplib::Request& req, httplib::Response& res) {
+        std::string error;
+        const auto limit = query_int(req, "limit", 100, 1, 1000, error);
+        const auto offset = query_int(req, "offset", 0, 0, std::numeric_limits<int>::max(), error);
+        if (!error.empty()) {
+            reply_error(res, 400, error);
+            return;
+        }
+        json items = json::array();
+        std::int64_t total = 0;
+        {
+            std::lock_guard lock(db_mu);
+            for (const auto& s : model.stock(limit, offset)) {
+                items.push_back({{"item", s.item}, {"available", s.available},
+                                 {"as_of_seq", s.as_of_seq}});
+            }
+            total = model.stock_count();
+        }
+        reply(res, 200, {{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}});
+    }
+
+    void health(httplib::Response& res) {
+        const bool ready = subscriber_caught_up.load();
+        reply(res, ready ? 200 : 503,
+              {{"status", ready ? "ok" : "catching up"},
+               {"applied_seq", applied_seq.load()},
+               {"broker_head", broker_head.load()},
+               {"waiting_requests", waiters.size()}});
+    }
+};
+
+OrderApp::OrderApp(OrderAppConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+OrderApp::~OrderApp() = default;
+
+int OrderApp::port() const { return impl_->bound_port; }
+
+void OrderApp::run(const std::atomic<bool>& stop) {
+    std::thread follower([&] {
+        try {
+            impl_->follow_events(stop);
+        } catch (const std::exception& e) {
+            spdlog::critical("order read model stopped: {}", e.what());
+            std::terminate();  // a read model that silently stops would answer stale data
+        }
+    });
+    std::thread server([&] { impl_->http.listen_after_bind(); });
+    spdlog::info("order service listening on http://{}:{}", impl_->config.host, impl_->bound_port);
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    impl_->http.stop();
+    server.join();
+    follower.join();
+    impl_->publisher.stop();
+    spdlog::info("order service stopped at seq {}", impl_->applied_seq.load());
+}
+
+}  // namespace op::order

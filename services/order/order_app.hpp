@@ -1,0 +1,47 @@
+// The order service: HTTP ingress (cpp-httplib) that turns requests into OrderPlaced events,
+// and the read model that follows every order event to answer them. Two kinds of thread meet
+// here: HTTP workers (publish, wait, read) and one subscriber thread (apply events, wake
+// waiters); the read model's database is shared under a mutex.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "op/bus/endpoints.hpp"
+
+namespace op::order {
+
+struct OrderAppConfig {
+    std::string host = "127.0.0.1";
+    int port = 5000;
+    std::filesystem::path data_dir = "var";
+    bus::Endpoints endpoints;
+    std::map<std::string, std::int64_t> initial_stock;  // seeds GET /inventory
+    std::chrono::milliseconds decision_timeout{5000};
+    std::size_t max_body_bytes = 64 * 1024;
+    std::size_t http_threads = 64;
+};
+
+class OrderApp {
+public:
+    // Opens the read model and binds the HTTP port; throws with a clear message on failure.
+    explicit OrderApp(OrderAppConfig config);
+    ~OrderApp();
+    OrderApp(const OrderApp&) = delete;
+    OrderApp& operator=(const OrderApp&) = delete;
+
+    // Serves until `stop` is set, then shuts down HTTP, the subscriber and the publisher.
+    void run(const std::atomic<bool>& stop);
+
+    int port() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace op::order

@@ -1,0 +1,82 @@
+// The order service's read model: every order's state and timeline, built only from events
+// in seq order (so deleting the database and replaying from seq 1 rebuilds it exactly), plus
+// the last stock level each item was seen at. SQLite-backed; the caller serialises access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "op/events/event.hpp"
+#include "op/store/db.hpp"
+
+namespace op::order {
+
+struct TimelineEntry {
+    std::uint64_t seq = 0;
+    std::string type;
+    std::string id;
+    std::string causation_id;
+    std::string ts;
+};
+
+struct OrderView {
+    std::string order_id;
+    std::string status;  // placed, paid, reserved, shipped, notified, failed
+    std::string reason;  // why it failed
+    std::string item;
+    std::int64_t quantity = 0;
+    events::Cents amount_cents = 0;
+    std::string customer;
+    bool paid = false;
+    bool refunded = false;
+    bool notified = false;
+    std::string placed_at;
+    std::string updated_at;
+    std::string tracking_id;
+
+    // The outcome is known: reserved (success) or failed.
+    bool decided() const;
+    // Nothing more will happen: the customer is told and any refund is done.
+    bool terminal() const;
+};
+
+struct StockView {
+    std::string item;
+    std::int64_t available = 0;
+    std::uint64_t as_of_seq = 0;  // 0: the initial stock, not yet touched by an event
+};
+
+class ReadModel {
+public:
+    explicit ReadModel(store::Db& db);
+
+    // Seeds the stock view from the initial stock (only items not seen yet).
+    void seed_stock(const std::map<std::string, std::int64_t>& initial);
+
+    // Applies one event; returns true when it decided its order (the outcome is now known).
+    bool apply(const events::Event& event);
+
+    std::optional<OrderView> order(const std::string& order_id);
+    std::vector<TimelineEntry> timeline(const std::string& order_id);
+    std::vector<OrderView> orders(const std::string& status, std::int64_t limit,
+                                  std::int64_t offset);
+    std::int64_t count(const std::string& status);
+    std::vector<StockView> stock(std::int64_t limit, std::int64_t offset);
+    std::int64_t stock_count();
+
+private:
+    OrderView row_to_view(store::Statement& q);
+    void set_status(const events::Event& e, const char* status);
+
+    store::Db& db_;
+};
+
+nlohmann::json to_json(const OrderView& view);
+nlohmann::json to_json(const TimelineEntry& entry);
+
+}  // namespace op::order
