@@ -75,6 +75,12 @@ struct OrderApp::Impl {
         applied_seq = db.checkpoint();
         routes();
         http.new_task_queue = [n = config.http_threads] { return new httplib::ThreadPool(n); };
+        // SO_REUSEADDR so a restart binds past TIME_WAIT, and not httplib's default
+        // SO_REUSEPORT, which would let a second order service share the port silently.
+        http.set_socket_options([](socket_t sock) {
+            int yes = 1;
+            setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+        });
         http.set_payload_max_length(config.max_body_bytes);
         http.set_read_timeout(5, 0);
         http.set_write_timeout(5, 0);
