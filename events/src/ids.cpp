@@ -1,6 +1,8 @@
 #include "op/events/ids.hpp"
 
+#include <cctype>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -54,12 +56,41 @@ std::string random_id() {
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {
     using namespace std::chrono;
-    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    const auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+    std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                       us % 1'000'000);
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string_view text) {
+    std::tm tm{};
+    int consumed = 0;
+    const std::string s(text);
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+        consumed != 19) {
+        return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    std::int64_t micros = 0;
+    std::size_t i = 19;
+    if (i < s.size() && s[i] == '.') {
+        int digits = 0;
+        for (++i; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) {
+            if (digits < 6) micros = micros * 10 + (s[i] - '0');
+            ++digits;
+        }
+        if (digits == 0) return std::nullopt;
+        for (; digits < 6; ++digits) micros *= 10;
+    }
+    if (i + 1 != s.size() || s[i] != 'Z') return std::nullopt;
+    const std::time_t secs = timegm(&tm);
+    return std::chrono::system_clock::time_point(std::chrono::seconds(secs) +
+                                                 std::chrono::microseconds(micros));
 }
 
 std::string now_timestamp() { return format_timestamp(std::chrono::system_clock::now()); }

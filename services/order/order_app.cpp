@@ -1,6 +1,8 @@
 #include "order_app.hpp"
 
 #include <mutex>
+#include <set>
+#include <unordered_map>
 #include <thread>
 
 #include <httplib.h>
@@ -43,6 +45,11 @@ std::int64_t query_int(const httplib::Request& req, const char* name, std::int64
     }
     error = fmt::format("query parameter \"{}\" must be an integer from {} to {}", name, min, max);
     return fallback;
+}
+
+double millis(std::chrono::system_clock::duration d) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(d).count()) /
+           1000.0;
 }
 
 }  // namespace
@@ -258,8 +265,21 @@ struct OrderApp::Impl {
             return;
         }
         json body = to_json(*view);
+        // Each hop's duration: from the event that caused it to this one.
+        std::unordered_map<std::string, std::chrono::system_clock::time_point> at;
+        std::optional<std::chrono::system_clock::time_point> placed_at;
         json events_json = json::array();
-        for (const auto& t : timeline) events_json.push_back(to_json(t));
+        for (const auto& t : timeline) {
+            json entry = to_json(t);
+            if (auto ts = events::parse_timestamp(t.ts)) {
+                at[t.id] = *ts;
+                if (!placed_at) placed_at = *ts;
+                auto cause = at.find(t.causation_id);
+                if (cause != at.end()) entry["hop_ms"] = millis(*ts - cause->second);
+                entry["since_placed_ms"] = millis(*ts - *placed_at);
+            }
+            events_json.push_back(std::move(entry));
+        }
         body["events"] = std::move(events_json);
         reply(res, 200, body);
     }

@@ -94,7 +94,7 @@ struct Event {
     std::string id;
     std::string order_id;
     std::uint64_t seq = 0;  // 0 until the broker appends it
-    std::string ts;         // ISO-8601 UTC with milliseconds, set by the publisher
+    std::string ts;         // ISO-8601 UTC with microseconds, set by the publisher
     std::string causation_id;  // empty for OrderPlaced, which has no cause on the bus
     int v = kCurrentVersion;
     Payload data;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,8 +19,11 @@ std::string random_id();
 // 32 hex digits, a pure function of `key` (used for Idempotency-Key).
 std::string hashed_id(std::string_view key);
 
-// ISO-8601 UTC with milliseconds: 2026-11-24T22:10:56.123Z
+// ISO-8601 UTC with microseconds, 2026-11-24T22:10:56.123456Z: hops in this pipeline take
+// well under a millisecond, so milliseconds would show most of them as zero.
 std::string format_timestamp(std::chrono::system_clock::time_point t);
+// Reads what format_timestamp writes (any number of fraction digits, or none).
+std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string_view text);
 std::string now_timestamp();
 
 }  // namespace op::events
