@@ -1,5 +1,8 @@
 #include "order_app.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -63,6 +66,7 @@ struct OrderApp::Impl {
     bus::Publisher publisher;
     httplib::Server http;
     int bound_port = 0;
+    socket_t listen_fd = -1;
 
     std::atomic<bool> subscriber_caught_up{false};
     std::atomic<std::uint64_t> applied_seq{0};
@@ -84,9 +88,13 @@ struct OrderApp::Impl {
         http.new_task_queue = [n = config.http_threads] { return new httplib::ThreadPool(n); };
         // SO_REUSEADDR so a restart binds past TIME_WAIT, and not httplib's default
         // SO_REUSEPORT, which would let a second order service share the port silently.
-        http.set_socket_options([](socket_t sock) {
+        http.set_socket_options([this](socket_t sock) {
             int yes = 1;
             setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+            // Accepted sockets inherit it: httplib writes headers and body separately, and
+            // Nagle would hold the body for the client's delayed ACK (40 ms).
+            setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+            listen_fd = sock;
         });
         http.set_payload_max_length(config.max_body_bytes);
         http.set_read_timeout(5, 0);
@@ -122,6 +130,10 @@ struct OrderApp::Impl {
                 "cannot listen on {}:{} (in use? choose another with --port)", config.host,
                 config.port));
         }
+        // Debian's libcpp-httplib is built with a listen backlog of 5: a burst of new
+        // connections overflows it and clients wait a second for the SYN retransmit. Calling
+        // listen() again on the bound socket raises the backlog.
+        if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
     }
 
     // ---- subscriber side ----

@@ -23,12 +23,13 @@ namespace {
 struct Answer {
     int status = 0;
     json body;
+    std::string error;  // set when no HTTP answer came back
 };
 
 Answer post(httplib::Client& client, const std::string& path, const std::string& body) {
     auto res = client.Post(path, body, "application/json");
     REQUIRE_MESSAGE(res, "no HTTP answer from the order service: ", httplib::to_string(res.error()));
-    Answer a{res->status, json::parse(res->body, nullptr, false)};
+    Answer a{res->status, json::parse(res->body, nullptr, false), {}};
     REQUIRE_MESSAGE(!a.body.is_discarded(), "answer is not JSON: ", res->body);
     return a;
 }
@@ -146,7 +147,9 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
     }
 
     SUBCASE("invalid input gets a 4xx naming the problem and publishes nothing") {
-        place(system, R"({"item":"phone","amount":1})");
+        auto first = place(system, R"({"item":"phone","amount":1})");
+        const std::string first_id = first.body["order_id"];
+        REQUIRE(poll_until(10s, [&] { return order_terminal(system, first_id); }));
         wait_quiet(system);
         const auto head_before = broker_head(system);
 
@@ -245,7 +248,11 @@ TEST_CASE("200 concurrent orders for 50 in stock: exactly 50 succeed, 150 are re
                 auto res = client.Post("/place-order", R"({"item":"widget","amount":25})",
                                        "application/json");
                 Answer a;
-                if (res) a = {res->status, json::parse(res->body, nullptr, false)};
+                if (res) {
+                    a = {res->status, json::parse(res->body, nullptr, false), {}};
+                } else {
+                    a.error = httplib::to_string(res.error());
+                }
                 std::lock_guard lock(mu);
                 answers.push_back(std::move(a));
             }
@@ -258,6 +265,7 @@ TEST_CASE("200 concurrent orders for 50 in stock: exactly 50 succeed, 150 are re
     int out_of_stock = 0;
     std::vector<std::string> ids;
     for (const auto& a : answers) {
+        CAPTURE(a.error);
         REQUIRE(a.status == 200);
         ids.push_back(a.body["order_id"]);
         if (a.body["status"] == "success") ++success;

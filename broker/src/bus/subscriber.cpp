@@ -134,7 +134,7 @@ struct Subscriber::Impl {
             replaying = false;
             if (!caught_up) {
                 caught_up = true;
-                spdlog::info("subscriber: caught up at seq {}", head);
+                spdlog::debug("subscriber: caught up at seq {}", head);
             }
             drain_buffered(out);
         } else {
