@@ -31,8 +31,10 @@ std::string hash128(std::string_view a, std::string_view b) {
             h2 = (h2 ^ c) * 0x00000100000001b3ull + 0x9e3779b97f4a7c15ull;
         }
     };
+    // Length-prefixed, so no choice of bytes makes ("ab","c") and ("a","bc") collide.
+    feed(std::to_string(a.size()));
+    feed(":");
     feed(a);
-    feed(std::string_view("\x1f", 1));  // separator: ("ab","c") and ("a","bc") differ
     feed(b);
     return fmt::format("{:016x}{:016x}", mix(h1), mix(h2 ^ h1));
 }

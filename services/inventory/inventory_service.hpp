@@ -14,8 +14,8 @@
 
 namespace op::inventory {
 
-inline constexpr const char* kOutOfStock = "Item out of stock";
-inline constexpr const char* kUnknownItem = "Unknown item";
+inline constexpr const char* kOutOfStock = events::reason::kOutOfStock;
+inline constexpr const char* kUnknownItem = events::reason::kUnknownItem;
 
 struct StockLevel {
     std::int64_t available = 0;

@@ -69,7 +69,7 @@ ParsedRequest invalid(std::string message) { return {std::nullopt, {422, std::mo
 ParsedRequest parse_order_request(std::string_view body) {
     json root;
     NumberTextCapture capture(root);
-    const bool parsed = json::sax_parse(body, &capture, json::input_format_t::json, false);
+    const bool parsed = json::sax_parse(body, &capture, json::input_format_t::json, /*strict=*/true);
     if (!parsed) {
         return {std::nullopt, {400, "body is not valid JSON: send an object like "
                                     "{\"item\":\"phone\",\"amount\":1000}"}};

@@ -126,6 +126,8 @@ bool ReadModel::apply(const Event& e) {
                         "WHERE order_id = ?")
                 .bind(p.reason, e.ts, e.order_id)
                 .run();
+            // An unknown item has no stock level worth showing.
+            if (p.reason != events::reason::kUnknownItem) update_stock(p.item, p.available);
             return true;
         }
         case events::EventType::PaymentRefunded:

@@ -15,7 +15,7 @@ struct PaymentConfig {
     events::Cents limit_cents = 500'000;  // amounts above this fail with "Insufficient funds"
 };
 
-inline constexpr const char* kInsufficientFunds = "Insufficient funds";
+inline constexpr const char* kInsufficientFunds = events::reason::kInsufficientFunds;
 
 class PaymentService {
 public:

@@ -95,7 +95,6 @@ void check_same(const Event& a, const Event& b) {
         a.data);
 }
 
-json valid_json(const Event& e) { return to_json(e); }
 
 json placed_json() { return to_json(envelope(OrderPlaced{"phone", 1, 100000, "alice"})); }
 json verified_json() { return to_json(envelope(PaymentVerified{"phone", 1, 100000, "alice"})); }

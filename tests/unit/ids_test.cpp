@@ -80,34 +80,74 @@ TEST_CASE("hashed_id is deterministic, 32 hex, and differs per key") {
     CHECK(hashed_id("key-1") != derived_id("key-1", "OrderPlaced"));
 }
 
-TEST_CASE("format_timestamp gives exact ISO-8601 UTC with milliseconds") {
+// ids.hpp (since "hop durations in order timelines"): ISO-8601 UTC with microseconds.
+TEST_CASE("format_timestamp gives exact ISO-8601 UTC with microseconds") {
     using namespace std::chrono;
     SUBCASE("a known instant") {
-        const sys_time<milliseconds> t =
-            sys_days{year{2026} / 11 / 24} + hours{22} + minutes{10} + seconds{56} +
-            milliseconds{123};
-        CHECK(format_timestamp(t) == "2026-11-24T22:10:56.123Z");
+        const auto t = sys_days{year{2026} / 11 / 24} + hours{22} + minutes{10} + seconds{56} +
+                       microseconds{123456};
+        CHECK(format_timestamp(t) == "2026-11-24T22:10:56.123456Z");
+    }
+    SUBCASE("a whole millisecond keeps six fraction digits") {
+        const auto t = sys_days{year{2026} / 11 / 24} + hours{22} + minutes{10} + seconds{56} +
+                       milliseconds{123};
+        CHECK(format_timestamp(t) == "2026-11-24T22:10:56.123000Z");
     }
     SUBCASE("the epoch") {
-        CHECK(format_timestamp(system_clock::time_point{}) == "1970-01-01T00:00:00.000Z");
+        CHECK(format_timestamp(system_clock::time_point{}) == "1970-01-01T00:00:00.000000Z");
     }
-    SUBCASE("sub-millisecond parts are truncated, fields zero-padded") {
+    SUBCASE("sub-microsecond parts are truncated, fields zero-padded") {
         const auto t = sys_days{year{2024} / 2 / 29} + hours{1} + minutes{2} + seconds{3} +
-                       microseconds{4999};
+                       nanoseconds{4999};
         CHECK(format_timestamp(time_point_cast<system_clock::duration>(t)) ==
-              "2024-02-29T01:02:03.004Z");
+              "2024-02-29T01:02:03.000004Z");
     }
-    SUBCASE("last millisecond of a year") {
-        const auto t = sys_days{year{2025} / 1 / 1} - milliseconds{1};
-        CHECK(format_timestamp(t) == "2024-12-31T23:59:59.999Z");
+    SUBCASE("last microsecond of a year") {
+        const auto t = sys_days{year{2025} / 1 / 1} - microseconds{1};
+        CHECK(format_timestamp(t) == "2024-12-31T23:59:59.999999Z");
     }
     SUBCASE("now_timestamp has the same shape") {
         const auto now = now_timestamp();
-        REQUIRE(now.size() == 24);
+        REQUIRE(now.size() == 27);
         CHECK(now[4] == '-');
         CHECK(now[10] == 'T');
         CHECK(now[19] == '.');
         CHECK(now.back() == 'Z');
+    }
+}
+
+TEST_CASE("parse_timestamp reads what format_timestamp writes") {
+    using namespace std::chrono;
+    const system_clock::time_point t = sys_days{year{2026} / 11 / 24} + hours{22} + minutes{10} +
+                                       seconds{56} + microseconds{123456};
+    const auto parsed = parse_timestamp(format_timestamp(t));
+    REQUIRE(parsed.has_value());
+    CHECK(*parsed == t);
+
+    const auto now = system_clock::now();
+    const auto back = parse_timestamp(format_timestamp(now));
+    REQUIRE(back.has_value());
+    CHECK(duration_cast<microseconds>(now - *back).count() == 0);
+
+    SUBCASE("fewer fraction digits, or none") {
+        const auto ms = parse_timestamp("2026-11-24T22:10:56.123Z");
+        REQUIRE(ms.has_value());
+        CHECK(format_timestamp(*ms) == "2026-11-24T22:10:56.123000Z");
+        const auto whole = parse_timestamp("2026-11-24T22:10:56Z");
+        REQUIRE(whole.has_value());
+        CHECK(format_timestamp(*whole) == "2026-11-24T22:10:56.000000Z");
+        const auto nanos = parse_timestamp("2026-11-24T22:10:56.123456789Z");
+        REQUIRE(nanos.has_value());
+        CHECK(format_timestamp(*nanos) == "2026-11-24T22:10:56.123456Z");
+    }
+    SUBCASE("garbage is refused") {
+        for (const char* bad : {"", "now", "2026-11-24", "2026-11-24T22:10:56",
+                                "2026-11-24T22:10:56.Z", "2026-11-24T22:10:56.123",
+                                "2026-11-24T22:10:56.123Zx", "2026-11-24 22:10:56Z",
+                                " 2026-11-24T22:10:56Z"}) {
+            CAPTURE(bad);
+            CHECK_FALSE(parse_timestamp(bad).has_value());
+        }
     }
 }
 

@@ -11,6 +11,14 @@
 
 namespace op::events {
 
+// The reasons a failure event carries; clients match on these texts, as they did with the
+// original system.
+namespace reason {
+inline constexpr const char* kInsufficientFunds = "Insufficient funds";
+inline constexpr const char* kOutOfStock = "Item out of stock";
+inline constexpr const char* kUnknownItem = "Unknown item";
+}  // namespace reason
+
 // Money is integer cents end to end; a float never holds an amount.
 using Cents = std::int64_t;
 
