@@ -10,13 +10,14 @@ CTEST ?= ctest
 CLANG_FORMAT ?= clang-format
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run test test-asan format clean
+.PHONY: help deps build run tap test test-asan format clean
 
 help:
 	@echo "Targets:"
 	@echo "  make deps       install the Debian packages the project needs (scripts/install-deps.sh)"
 	@echo "  make build      configure (first time only) and build into $(BUILD_DIR)/"
 	@echo "  make run        build, then run the broker and the five services (Ctrl-C to stop)"
+	@echo "  make tap        watch the events of a running \`make run\` live (TAP_ARGS=--from-start ...)"
 	@echo "  make test       build, then run every test with CTest"
 	@echo "  make test-asan  the same with AddressSanitizer + UBSan, in $(ASAN_BUILD_DIR)/"
 	@echo "  make format     clang-format -i the project's .cpp/.hpp files"
@@ -39,6 +40,9 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 
 run: build
 	scripts/run.sh $(BUILD_DIR)
+
+tap: build
+	$(BUILD_DIR)/bin/tap $(TAP_ARGS)
 
 # CTest's summary is the last thing it prints and its exit code is make's: nothing after it.
 test: build

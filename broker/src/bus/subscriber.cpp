@@ -99,7 +99,9 @@ struct Subscriber::Impl {
     void send_request() {
         const std::string id = std::to_string(++request_id);
         const std::string from = std::to_string(next_seq);
-        const std::string max = std::to_string(options.replay_batch);
+        // Asking for one event is the cheapest way to learn the head when starting there.
+        const std::string max =
+            std::to_string(options.from_head && !caught_up ? 1 : options.replay_batch);
         std::array<zmq::const_buffer, 5> frames = {
             zmq::buffer(protocol::kReplay), zmq::buffer(id), zmq::buffer(from),
             zmq::buffer(max), zmq::buffer(topics_csv)};
@@ -117,6 +119,7 @@ struct Subscriber::Impl {
             return;  // re-asked after replay_timeout
         }
         head = std::max(head, parse_u64(reply[2].to_string_view()));
+        if (options.from_head && !caught_up) next_seq = std::max(next_seq, head + 1);
         const std::uint64_t next_from = parse_u64(reply[3].to_string_view());
         for (std::size_t i = 4; i < reply.size(); ++i) {
             std::string json = reply[i].to_string();

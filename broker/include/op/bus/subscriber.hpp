@@ -23,6 +23,7 @@ struct SubscriberOptions {
     Endpoints endpoints;
     std::vector<events::EventType> topics;  // empty: every topic
     std::uint64_t from_seq = 1;             // first seq wanted (checkpoint + 1)
+    bool from_head = false;                 // ignore from_seq: only events after the head
     std::size_t replay_batch = 1000;
     std::chrono::milliseconds replay_timeout{1000};
 };
