@@ -1,0 +1,130 @@
+// Services and the broker going away and coming back while orders are in flight: every
+// accepted order still reaches exactly one outcome.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <future>
+
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+
+using nlohmann::json;
+using op::test::poll_until;
+using op::test::System;
+using op::test::SystemOptions;
+using namespace std::chrono_literals;
+
+namespace {
+
+json get(System& system, const std::string& path) {
+    auto client = system.http();
+    auto res = client.Get(path);
+    REQUIRE_MESSAGE(res, "no answer for GET ", path);
+    return json::parse(res->body);
+}
+
+bool terminal(System& system, const std::string& id) {
+    auto client = system.http();
+    auto res = client.Get("/orders/" + id);
+    return res && res->status == 200 && json::parse(res->body).value("terminal", false);
+}
+
+}  // namespace
+
+TEST_CASE("place-order answers 202 pending past its bound and the order finishes later") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    options.decision_timeout_ms = 300;
+    System system(options);
+    system.start_all();
+
+    CHECK(system.stop("inventory") == 0);
+    auto client = system.http();
+    auto res = client.Post("/place-order", R"({"item":"phone","amount":10})", "application/json");
+    REQUIRE(res);
+    CHECK(res->status == 202);
+    auto body = json::parse(res->body);
+    CHECK(body["status"] == "pending");
+    const std::string id = body["order_id"];
+    CHECK(get(system, "/orders/" + id)["status"] == "paid");  // waiting on inventory
+
+    system.start("inventory");
+    REQUIRE(poll_until(10s, [&] { return terminal(system, id); }));
+    CHECK(get(system, "/orders/" + id)["status"] == "notified");
+}
+
+TEST_CASE("the broker killed with SIGKILL and restarted: orders in flight complete once") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 1000})";
+    options.decision_timeout_ms = 15000;
+    System system(options);
+    system.start_all();
+
+    auto client = system.http();
+    auto first = client.Post("/place-order", R"({"item":"phone","amount":10})", "application/json");
+    REQUIRE(first);
+    REQUIRE(first->status == 200);
+
+    system.kill("broker");
+    // Orders sent while the broker is down wait for it (publisher retries) and land once.
+    std::vector<std::future<std::pair<int, std::string>>> inflight;
+    for (int i = 0; i < 10; ++i) {
+        inflight.push_back(std::async(std::launch::async, [&system] {
+            auto c = system.http();
+            auto r = c.Post("/orders", R"({"item":"phone","amount":10})", "application/json");
+            if (!r) return std::make_pair(0, std::string());
+            return std::make_pair(r->status, json::parse(r->body).value("order_id", ""));
+        }));
+    }
+    system.start("broker");
+    std::vector<std::string> ids;
+    for (auto& f : inflight) {
+        auto [status, id] = f.get();
+        CHECK(status == 202);
+        ids.push_back(id);
+    }
+    for (int i = 0; i < 10; ++i) {
+        auto r = client.Post("/orders", R"({"item":"phone","amount":10})", "application/json");
+        REQUIRE(r);
+        CHECK(r->status == 202);
+        ids.push_back(json::parse(r->body)["order_id"]);
+    }
+    REQUIRE(poll_until(20s, [&] {
+        for (const auto& id : ids) {
+            if (!terminal(system, id)) return false;
+        }
+        return true;
+    }));
+    for (const auto& id : ids) {
+        auto view = get(system, "/orders/" + id);
+        CHECK(view["status"] == "notified");
+        CHECK(view["events"].size() == 5);  // one of each step, no duplicate appended
+    }
+    CHECK(get(system, "/orders?limit=1")["total"] == 21);
+}
+
+TEST_CASE("a service's database deleted: it is rebuilt from the log") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 10})";
+    System system(options);
+    system.start_all();
+    auto client = system.http();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        auto r = client.Post("/place-order", R"({"item":"phone","amount":10})", "application/json");
+        REQUIRE(r);
+        ids.push_back(json::parse(r->body)["order_id"]);
+    }
+    REQUIRE(poll_until(10s, [&] { return terminal(system, ids.back()); }));
+    const auto before = get(system, "/orders?limit=100");
+
+    CHECK(system.stop("order") == 0);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::filesystem::remove(system.data_dir() / (std::string("order.db") + suffix));
+    }
+    system.start("order");
+    REQUIRE(poll_until(10s, [&] { return get(system, "/orders?limit=100")["total"] == 5; }));
+    const auto after = get(system, "/orders?limit=100");
+    CHECK(after["orders"] == before["orders"]);
+}
