@@ -99,12 +99,13 @@ std::int64_t stock_level(FieldReader& r, const char* name) {
     return r.integer(name, 0, std::numeric_limits<std::int64_t>::max() / 4);
 }
 
-Payload read_payload(EventType type, FieldReader& r) {
+Payload read_payload(EventType type, int version, FieldReader& r) {
     switch (type) {
         case EventType::OrderPlaced: {
             OrderPlaced p;
             p.item = item(r);
-            p.quantity = quantity(r);
+            // v1 had no quantity: every order was for one item.
+            p.quantity = version == 1 ? r.integer("quantity", 1, kMaxQuantity, 1) : quantity(r);
             p.amount_cents = amount(r);
             p.customer = customer(r);
             return p;
@@ -226,7 +227,7 @@ json to_json(const Event& event) {
     if (event.seq != 0) j["seq"] = event.seq;
     j["ts"] = event.ts;
     if (!event.causation_id.empty()) j["causation_id"] = event.causation_id;
-    j["v"] = event.v;
+    j["v"] = current_version(event.type());
     j["data"] = payload_json(event.data);
     return j;
 }
@@ -250,17 +251,18 @@ Decoded from_json(const json& j) {
     event.ts = envelope.text("ts", true, 64);
     event.causation_id = envelope.text("causation_id", *type != EventType::OrderPlaced,
                                        kMaxIdLength);
-    event.v = static_cast<int>(envelope.integer("v", 1, 1000));
+    const int version = static_cast<int>(envelope.integer("v", 1, 1000));
     const json* data = envelope.object("data");
     if (!envelope.ok()) return fail(envelope.error());
-    if (event.v != kCurrentVersion) {
-        return fail(fmt::format("v {} of {} is not supported (this build reads v{})", event.v,
-                                type_text, kCurrentVersion));
+    if (version > current_version(*type)) {
+        return fail(fmt::format("v {} of {} is not supported (this build reads v1 to v{})",
+                                version, type_text, current_version(*type)));
     }
 
     FieldReader fields(*data, "data.");
-    event.data = read_payload(*type, fields);
+    event.data = read_payload(*type, version, fields);
     if (!fields.ok()) return fail(fmt::format("{}: {}", type_text, fields.error()));
+    // Upcast done: the payload has every field of the current version.
     return Decoded{std::move(event), {}};
 }
 

@@ -19,6 +19,8 @@ std::string_view type_name(EventType type) {
     return kTypeNames[static_cast<std::size_t>(type)];
 }
 
+int current_version(EventType type) { return type == EventType::OrderPlaced ? 2 : 1; }
+
 std::optional<EventType> parse_type_name(std::string_view name) {
     for (std::size_t i = 0; i < kTypeNames.size(); ++i) {
         if (kTypeNames[i] == name) return static_cast<EventType>(i);

@@ -167,7 +167,6 @@ TEST_CASE("derive sets order_id, causation_id = cause.id and id = derived_id(cau
     CHECK(out.type() == EventType::PaymentVerified);
     CHECK(out.ts == "2026-11-24T22:10:57.000Z");
     CHECK(out.seq == 0);  // the broker assigns it
-    CHECK(out.v == kCurrentVersion);
     REQUIRE(out.as<PaymentVerified>() != nullptr);
     CHECK(out.as<PaymentVerified>()->amount_cents == 2000);
 
