@@ -8,7 +8,8 @@
 #
 # Environment: OP_DATA_DIR (default: <repo>/var), OP_HTTP_PORT (5000), OP_PUBLISH_PORT (5555),
 # OP_LIVE_PORT (5556), OP_REPLAY_PORT (5557), OP_LOG_LEVEL (info), OP_START_TIMEOUT (30, s),
-# OP_STOP_TIMEOUT (10, s), NO_COLOR (set: no colours even on a terminal).
+# OP_STOP_TIMEOUT (10, s), OP_INITIAL_STOCK (data/inventory.json), NO_COLOR (set: no colours
+# even on a terminal).
 set -euo pipefail
 
 readonly services=(payment inventory fulfilment notification order)
@@ -41,7 +42,7 @@ replay_ep=tcp://127.0.0.1:${OP_REPLAY_PORT:-5557}
 log_level=${OP_LOG_LEVEL:-info}
 start_timeout=${OP_START_TIMEOUT:-30}
 stop_timeout=${OP_STOP_TIMEOUT:-10}
-initial_stock=data/inventory.json
+initial_stock=${OP_INITIAL_STOCK:-data/inventory.json}
 
 binary_of() {
     if [[ $1 == broker ]]; then echo "$bin_dir/broker"; else echo "$bin_dir/$1-service"; fi
@@ -221,7 +222,8 @@ start_program payment "$(binary_of payment)" "${common[@]}"
 start_program inventory "$(binary_of inventory)" "${common[@]}" --initial-stock "$initial_stock"
 start_program fulfilment "$(binary_of fulfilment)" "${common[@]}"
 start_program notification "$(binary_of notification)" "${common[@]}"
-start_program order "$(binary_of order)" "${common[@]}" --host 127.0.0.1 --port "$http_port"
+start_program order "$(binary_of order)" "${common[@]}" --host 127.0.0.1 --port "$http_port" \
+    --initial-stock "$initial_stock"
 
 if ! wait_until "order service (http://127.0.0.1:$http_port/healthz)" healthz_ok; then
     exit "$((stopping ? 0 : 1))"

@@ -1,6 +1,12 @@
-// broker: the durable event log and its three ZeroMQ endpoints.
+// broker: the durable event log and its three ZeroMQ endpoints; `broker export` dumps the log.
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
 #include <spdlog/spdlog.h>
 
+#include "export_log.hpp"
 #include "op/broker/broker.hpp"
 #include "op/runtime/process.hpp"
 
@@ -20,11 +26,48 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
     op::runtime::add_log_level_flag(app, log_level);
+
+    op::broker::ExportOptions export_options;
+    std::string output = "-";
+    auto* export_cmd = app.add_subcommand(
+        "export", "Write the log of a running broker as NDJSON (one event per line, as appended)");
+    export_cmd->add_option("--live", export_options.endpoints.live, "the broker's live endpoint")
+        ->capture_default_str();
+    export_cmd
+        ->add_option("--replay", export_options.endpoints.replay, "the broker's replay endpoint")
+        ->capture_default_str();
+    export_cmd->add_option("--from", export_options.from, "first seq to export")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    export_cmd->add_option("--to", export_options.to, "last seq to export (default: the head)");
+    export_cmd->add_option("-o,--output", output, "file to write, - for stdout")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     config.segment_bytes = segment_mib << 20;
 
-    op::runtime::setup_logging("broker", log_level);
     const auto& stop = op::runtime::install_stop_signals();
+    if (*export_cmd) {
+        op::runtime::setup_logging("broker-export", "warn");
+        try {
+            std::ofstream file;
+            if (output != "-") {
+                file.open(output, std::ios::trunc);
+                if (!file) {
+                    spdlog::critical("cannot write {}", output);
+                    return 2;
+                }
+            }
+            std::ostream& out = output == "-" ? std::cout : file;
+            export_options.progress = isatty(2) != 0;
+            op::broker::export_log(export_options, out, stop);
+        } catch (const std::exception& e) {
+            spdlog::critical("export failed: {}", e.what());
+            return 1;
+        }
+        return 0;
+    }
+
+    op::runtime::setup_logging("broker", log_level);
     try {
         op::broker::Broker broker(config);
         broker.run(stop);
