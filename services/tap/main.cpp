@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "event_line.hpp"
+#include "order_timeline.hpp"
 #include "op/bus/subscriber.hpp"
 #include "op/runtime/process.hpp"
 
@@ -37,7 +38,9 @@ int main(int argc, char** argv) {
                              "StockReserved, OutOfStock, PaymentRefunded, Shipped, "
                              "CustomerNotified)";
         });
-    app.add_option("--order", order_id, "only the events of this order id");
+    app.add_option("--order", order_id,
+                   "only this order: its causal chain with each hop's duration and what it is "
+                   "waiting on; exits once the order has finished (with --json: its events)");
     auto* from_opt = app.add_option("--from", from, "start at this seq (history, then live)");
     app.add_flag("--from-start", from_start, "start at the first event in the log")
         ->excludes(from_opt);
@@ -63,10 +66,19 @@ int main(int argc, char** argv) {
     try {
         op::bus::Subscriber subscriber(options);
         std::uint64_t printed = 0;
+        // With --order (and no --json) the order's causal chain is drawn instead of flat lines,
+        // with what it is waiting on; the tap exits once the order has finished.
+        const bool timeline_mode = !order_id.empty() && !json;
+        op::tap::OrderTimeline timeline;
+        std::string last_status;
+        if (timeline_mode) std::printf("order %s\n", order_id.c_str());
         while (!stop.load() && (count == 0 || printed < count)) {
-            for (const auto& d : subscriber.poll(std::chrono::milliseconds(100))) {
+            auto batch = subscriber.poll(std::chrono::milliseconds(100));
+            for (const auto& d : batch) {
                 if (!order_id.empty() && d.event.order_id != order_id) continue;
-                if (json) {
+                if (timeline_mode) {
+                    std::puts(timeline.add(d.event, use_colour).c_str());
+                } else if (json) {
                     std::fputs(d.json.c_str(), stdout);
                     std::fputc('\n', stdout);
                 } else {
@@ -74,6 +86,16 @@ int main(int argc, char** argv) {
                     std::fputc('\n', stdout);
                 }
                 if (count != 0 && ++printed >= count) break;
+            }
+            if (timeline_mode && subscriber.caught_up() && batch.empty()) {
+                // Say where the order stands whenever that changes (not on every idle poll).
+                auto status = timeline.status();
+                const auto key = status.substr(0, status.find(" ("));
+                if (key != last_status) {
+                    std::printf("  %s\n", status.c_str());
+                    last_status = key;
+                }
+                if (timeline.terminal()) break;
             }
             std::fflush(stdout);
         }

@@ -132,3 +132,38 @@ TEST_CASE("tap filters by topic and order, and refuses an unknown topic") {
     CHECK(op::test::read_file(system.data_dir() / "tap-bad.txt").find("unknown topic") !=
           std::string::npos);
 }
+
+TEST_CASE("tap --order draws the causal chain, says what it waits on, and exits when done") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    System system(options);
+    system.start_all();
+
+    CHECK(system.stop("inventory") == 0);
+    auto client = system.http();
+    auto res = client.Post("/orders", R"({"item":"phone","amount":42})", "application/json");
+    REQUIRE(res);
+    REQUIRE(res->status == 202);
+    const std::string id = json::parse(res->body)["order_id"];
+
+    const auto out = system.data_dir() / "tap-timeline.txt";
+    Process tap({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
+                 system.replay_endpoint(), "--from-start", "--order", id, "--color", "never"},
+                out);
+    REQUIRE_MESSAGE(poll_until(10s, [&] {
+                        return op::test::file_contains(out, "waiting on inventory");
+                    }),
+                    op::test::read_file(out));
+    CHECK(tap.running());
+
+    system.start("inventory");
+    auto status = tap.wait_for(10s);
+    REQUIRE_MESSAGE(status.has_value(), "tap --order did not exit after the order finished");
+    CHECK(*status == 0);
+    const auto text = op::test::read_file(out);
+    CHECK(text.find("order " + id) != std::string::npos);
+    CHECK(text.find("└─ PaymentVerified") != std::string::npos);
+    CHECK(text.find("    └─ StockReserved") != std::string::npos);  // caused by PaymentVerified
+    CHECK(text.find(" ms  shipped phone x1") != std::string::npos);  // each hop has its duration
+    CHECK(text.find("finished: success in") != std::string::npos);
+}
