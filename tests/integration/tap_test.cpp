@@ -76,6 +76,17 @@ TEST_CASE("tap --from-start --json sees every event once, in seq order, across t
     CHECK(per_order.size() == 8);
     for (const auto& [id, n] : per_order) CHECK(n == 5);
     for (const auto& id : live_ids) CHECK(per_order.count(id) == 1);
+
+    // Exactly what the log holds: the same 40 events, byte for byte, as `broker export`.
+    const auto exported = system.data_dir() / "export.ndjson";
+    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
+                      system.live_endpoint(), "--replay", system.replay_endpoint(), "--to", "40",
+                      "-o", exported.string()},
+                     system.data_dir() / "export.log");
+    REQUIRE(exporter.wait_for(20s) == std::optional<int>(0));
+    const auto logged = read_ndjson(exported);
+    REQUIRE(logged.size() == 40);
+    for (std::size_t i = 0; i < logged.size(); ++i) CHECK(logged[i] == events[i]);
 }
 
 TEST_CASE("tap filters by topic and order, and refuses an unknown topic") {
