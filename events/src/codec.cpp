@@ -10,9 +10,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxIdLength = 128;
-constexpr std::size_t kMaxTextLength = 256;
-constexpr std::int64_t kMaxQuantity = 1'000'000;
+using limits::kMaxIdLength;
+using limits::kMaxQuantity;
+using limits::kMaxTextLength;
 
 // Reads typed fields out of a JSON object, remembering the first problem with its path.
 // Later reads after an error are no-ops, so a decoder reads straight through and checks once.

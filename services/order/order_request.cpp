@@ -12,9 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxItemLength = 128;
-constexpr std::size_t kMaxCustomerLength = 256;
-constexpr std::int64_t kMaxQuantity = 1'000'000;
+constexpr std::size_t kMaxItemLength = events::limits::kMaxIdLength;
+constexpr std::size_t kMaxCustomerLength = events::limits::kMaxTextLength;
+constexpr std::int64_t kMaxQuantity = events::limits::kMaxQuantity;
 
 // A SAX handler that builds the document like json::parse does, and also remembers the
 // source text of every top-level number, which the DOM would have rounded into a double.

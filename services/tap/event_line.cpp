@@ -70,20 +70,21 @@ Tone tone(const events::Event& e) {
     }
 }
 
+std::pair<const char*, const char*> paint(Tone t, bool colour) {
+    if (!colour) return {"", ""};
+    switch (t) {
+        case Tone::Good: return {"\033[32m", "\033[0m"};
+        case Tone::Bad: return {"\033[31m", "\033[0m"};
+        case Tone::Compensation: return {"\033[33m", "\033[0m"};
+        case Tone::Neutral: break;
+    }
+    return {"\033[1m", "\033[0m"};
+}
+
 std::string line(const events::Event& e, bool colour) {
     // The time of day is what a person watching needs; the date is in --json.
     const std::string time = e.ts.size() > 11 ? e.ts.substr(11, e.ts.size() - 12) : e.ts;
-    const char* start = "";
-    const char* end = "";
-    if (colour) {
-        end = "\033[0m";
-        switch (tone(e)) {
-            case Tone::Good: start = "\033[32m"; break;
-            case Tone::Bad: start = "\033[31m"; break;
-            case Tone::Compensation: start = "\033[33m"; break;
-            case Tone::Neutral: start = "\033[1m"; break;
-        }
-    }
+    const auto [start, end] = paint(tone(e), colour);
     return fmt::format("{:<15}  #{:<6} {}{:<16}{}  {:.12}  {}", time, e.seq, start, e.type_name(),
                        end, e.order_id, summary(e));
 }

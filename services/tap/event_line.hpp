@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "op/events/event.hpp"
 
@@ -13,6 +14,9 @@ enum class Tone { Neutral, Good, Bad, Compensation };
 // "payment verified 1000.00", "out of stock: laptop x2 (0 left)"
 std::string summary(const events::Event& event);
 Tone tone(const events::Event& event);
+
+// The ANSI escapes that start and end text of this tone; empty strings without colour.
+std::pair<const char*, const char*> paint(Tone tone, bool colour);
 
 // "18:07:25.713764  #9      OutOfStock        6463cbcd7d83  out of stock: tablet x1 (0 left)"
 std::string line(const events::Event& event, bool colour);

@@ -34,17 +34,7 @@ std::string OrderTimeline::add(const events::Event& e, bool colour) {
         last_ = std::max(last_, *ts);
     }
     const std::string indent = depth == 0 ? "" : std::string(2 * (depth - 1), ' ') + "└─ ";
-    const char* start = "";
-    const char* end = "";
-    if (colour) {
-        end = "\033[0m";
-        switch (tone(e)) {
-            case Tone::Good: start = "\033[32m"; break;
-            case Tone::Bad: start = "\033[31m"; break;
-            case Tone::Compensation: start = "\033[33m"; break;
-            case Tone::Neutral: start = "\033[1m"; break;
-        }
-    }
+    const auto [start, end] = paint(tone(e), colour);
     const std::string name = indent + std::string(e.type_name());
     return fmt::format("  #{:<6} {}{:<30}{} {:>15}  {}", e.seq, start, name, end, hop,
                        summary(e));

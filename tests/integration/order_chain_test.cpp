@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "order_api.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
@@ -20,39 +21,26 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Answer {
-    int status = 0;
-    json body;
-    std::string error;  // set when no HTTP answer came back
-};
+using Answer = op::test::HttpAnswer;
 
-Answer post(httplib::Client& client, const std::string& path, const std::string& body) {
-    auto res = client.Post(path, body, "application/json");
-    REQUIRE_MESSAGE(res, "no HTTP answer from the order service: ", httplib::to_string(res.error()));
-    Answer a{res->status, json::parse(res->body, nullptr, false), {}};
-    REQUIRE_MESSAGE(!a.body.is_discarded(), "answer is not JSON: ", res->body);
+Answer post(System& system, const std::string& path, const std::string& body) {
+    auto a = op::test::post_json(system, path, body);
+    REQUIRE_MESSAGE(a.status != 0, "no HTTP answer from the order service: ", a.error);
+    REQUIRE_MESSAGE(!a.body.is_discarded(), "answer is not JSON");
     return a;
 }
 
-json get(httplib::Client& client, const std::string& path) {
-    auto res = client.Get(path);
-    REQUIRE_MESSAGE(res, "no HTTP answer for GET ", path);
-    auto body = json::parse(res->body, nullptr, false);
-    REQUIRE_MESSAGE(!body.is_discarded(), "answer is not JSON: ", res->body);
-    return body;
+json get(System& system, const std::string& path) {
+    auto a = op::test::get_json(system, path);
+    REQUIRE_MESSAGE(a.status != 0, "no HTTP answer for GET ", path, ": ", a.error);
+    REQUIRE_MESSAGE(!a.body.is_discarded(), "answer is not JSON");
+    return a.body;
 }
 
-Answer place(System& system, const std::string& body) {
-    auto client = system.http();
-    return post(client, "/place-order", body);
-}
+Answer place(System& system, const std::string& body) { return post(system, "/place-order", body); }
 
 bool order_terminal(System& system, const std::string& order_id) {
-    auto client = system.http();
-    auto res = client.Get("/orders/" + order_id);
-    if (!res || res->status != 200) return false;
-    auto body = json::parse(res->body, nullptr, false);
-    return body.is_object() && body.value("terminal", false);
+    return op::test::order_terminal(system, order_id);
 }
 
 // One integer from a service's SQLite database, read while the service runs (WAL allows it).
@@ -91,7 +79,7 @@ void wait_quiet(System& system) {
 
 std::uint64_t broker_head(System& system) {
     auto client = system.http();
-    return get(client, "/healthz")["broker_head"].get<std::uint64_t>();
+    return get(system, "/healthz")["broker_head"].get<std::uint64_t>();
 }
 
 }  // namespace
@@ -122,7 +110,7 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
         const std::string id = empty.body["order_id"];
         REQUIRE(poll_until(10s, [&] { return order_terminal(system, id); }));
         auto client = system.http();
-        auto view = get(client, "/orders/" + id);
+        auto view = get(system, "/orders/" + id);
         CHECK(view["refunded"] == true);
         CHECK(view["status"] == "failed");
         std::vector<std::string> types;
@@ -141,7 +129,7 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
         CHECK(over.body["status"] == "failed");
         CHECK(over.body["reason"] == "Insufficient funds");
         auto client = system.http();
-        auto view = get(client, "/orders/" + over.body["order_id"].get<std::string>());
+        auto view = get(system, "/orders/" + over.body["order_id"].get<std::string>());
         CHECK(view["amount"] == "5000.01");
         CHECK(view["amount_cents"] == 500001);
     }
@@ -188,7 +176,7 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
         CHECK(wrong_type->status == 415);
 
         // Nothing was appended: the next order lands right after the head we saw before.
-        auto async = post(client, "/orders", R"({"item":"phone","amount":1})");
+        auto async = post(system, "/orders", R"({"item":"phone","amount":1})");
         CHECK(async.status == 202);
         CHECK(async.body["status"] == "placed");
         CHECK(async.body["seq"] == head_before + 1);
@@ -196,11 +184,11 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
 
     SUBCASE("the async endpoint, lookups and lists") {
         auto client = system.http();
-        auto async = post(client, "/orders", R"({"item":"phone","amount":20,"quantity":2,"customer":"ada"})");
+        auto async = post(system, "/orders", R"({"item":"phone","amount":20,"quantity":2,"customer":"ada"})");
         CHECK(async.status == 202);
         const std::string id = async.body["order_id"];
         REQUIRE(poll_until(10s, [&] { return order_terminal(system, id); }));
-        auto view = get(client, "/orders/" + id);
+        auto view = get(system, "/orders/" + id);
         CHECK(view["status"] == "notified");
         CHECK(view["quantity"] == 2);
         CHECK(view["customer"] == "ada");
@@ -211,9 +199,9 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
         REQUIRE(missing);
         CHECK(missing->status == 404);
 
-        auto list = get(client, "/orders?status=notified&limit=10");
+        auto list = get(system, "/orders?status=notified&limit=10");
         CHECK(list["total"] == 1);
-        auto stock = get(client, "/inventory");
+        auto stock = get(system, "/inventory");
         bool found = false;
         for (const auto& item : stock["items"]) {
             if (item["item"] == "phone") {
@@ -277,8 +265,8 @@ TEST_CASE("200 concurrent orders for 50 in stock: exactly 50 succeed, 150 are re
     // Every order reaches its terminal state; every failure is refunded.
     REQUIRE(poll_until(30s, [&] {
         auto client = system.http();
-        return get(client, "/orders?limit=1")["total"] == kOrders &&
-               get(client, "/orders?status=notified&limit=1")["total"] == 50 &&
+        return get(system, "/orders?limit=1")["total"] == kOrders &&
+               get(system, "/orders?status=notified&limit=1")["total"] == 50 &&
                query_int(system.data_dir() / "payment.db",
                          "SELECT COUNT(*) FROM payments WHERE status = 'refunded'") == 150 &&
                count_lines(system.data_dir() / "notifications.ndjson") == kOrders;
@@ -291,7 +279,7 @@ TEST_CASE("200 concurrent orders for 50 in stock: exactly 50 succeed, 150 are re
     CHECK(query_int(inventory, "SELECT COUNT(*) FROM reservations WHERE outcome = 'reserved'") == 50);
     CHECK(query_int(system.data_dir() / "fulfilment.db", "SELECT COUNT(*) FROM shipments") == 50);
     auto client = system.http();
-    auto stock = get(client, "/inventory");
+    auto stock = get(system, "/inventory");
     CHECK(stock["items"][0]["available"] == 0);
 }
 
@@ -317,7 +305,7 @@ TEST_CASE("inventory stopped or killed mid-stream: every order still reaches its
             }
         }
         if (i == 70) system.start("inventory");
-        auto a = post(client, "/orders", R"({"item":"phone","amount":10})");
+        auto a = post(system, "/orders", R"({"item":"phone","amount":10})");
         REQUIRE(a.status == 202);
         ids.push_back(a.body["order_id"]);
     }
@@ -332,13 +320,13 @@ TEST_CASE("inventory stopped or killed mid-stream: every order still reaches its
     CHECK(query_int(inventory, "SELECT COUNT(*) FROM reservations") == kOrders);
     CHECK(query_int(inventory, "SELECT reserved FROM stock") == 60);
     CHECK(query_int(inventory, "SELECT available FROM stock") == 0);
-    auto list = get(client, "/orders?status=notified&limit=1");
+    auto list = get(system, "/orders?status=notified&limit=1");
     CHECK(list["total"] == 60);
-    auto failed = get(client, "/orders?status=failed&limit=1");
+    auto failed = get(system, "/orders?status=failed&limit=1");
     CHECK(failed["total"] == 40);
     // One StockReserved or OutOfStock per order, never two.
     for (const auto& id : ids) {
-        auto view = get(client, "/orders/" + id);
+        auto view = get(system, "/orders/" + id);
         int decisions = 0;
         for (const auto& e : view["events"]) {
             decisions += e["type"] == "StockReserved" || e["type"] == "OutOfStock";

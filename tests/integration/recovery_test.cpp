@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "order_api.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
@@ -18,16 +19,9 @@ using namespace std::chrono_literals;
 namespace {
 
 json get(System& system, const std::string& path) {
-    auto client = system.http();
-    auto res = client.Get(path);
-    REQUIRE_MESSAGE(res, "no answer for GET ", path);
-    return json::parse(res->body);
-}
-
-bool terminal(System& system, const std::string& id) {
-    auto client = system.http();
-    auto res = client.Get("/orders/" + id);
-    return res && res->status == 200 && json::parse(res->body).value("terminal", false);
+    auto a = op::test::get_json(system, path);
+    REQUIRE_MESSAGE(a.status != 0, "no answer for GET ", path, ": ", a.error);
+    return a.body;
 }
 
 }  // namespace
@@ -50,7 +44,7 @@ TEST_CASE("place-order answers 202 pending past its bound and the order finishes
     CHECK(get(system, "/orders/" + id)["status"] == "paid");  // waiting on inventory
 
     system.start("inventory");
-    REQUIRE(poll_until(10s, [&] { return terminal(system, id); }));
+    REQUIRE(poll_until(10s, [&] { return op::test::order_terminal(system, id); }));
     CHECK(get(system, "/orders/" + id)["status"] == "notified");
 }
 
@@ -92,7 +86,7 @@ TEST_CASE("the broker killed with SIGKILL and restarted: orders in flight comple
     }
     REQUIRE(poll_until(20s, [&] {
         for (const auto& id : ids) {
-            if (!terminal(system, id)) return false;
+            if (!op::test::order_terminal(system, id)) return false;
         }
         return true;
     }));
@@ -116,7 +110,7 @@ TEST_CASE("a service's database deleted: it is rebuilt from the log") {
         REQUIRE(r);
         ids.push_back(json::parse(r->body)["order_id"]);
     }
-    REQUIRE(poll_until(10s, [&] { return terminal(system, ids.back()); }));
+    REQUIRE(poll_until(10s, [&] { return op::test::order_terminal(system, ids.back()); }));
     const auto before = get(system, "/orders?limit=100");
 
     CHECK(system.stop("order") == 0);

@@ -3,6 +3,7 @@
 // Plain values, no I/O: safe to copy between threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,13 @@ inline constexpr const char* kInsufficientFunds = "Insufficient funds";
 inline constexpr const char* kOutOfStock = "Item out of stock";
 inline constexpr const char* kUnknownItem = "Unknown item";
 }  // namespace reason
+
+// Field limits every event satisfies; the HTTP ingress checks orders against the same ones.
+namespace limits {
+inline constexpr std::size_t kMaxIdLength = 128;    // ids, order ids, item names
+inline constexpr std::size_t kMaxTextLength = 256;  // customer, reasons
+inline constexpr std::int64_t kMaxQuantity = 1'000'000;
+}  // namespace limits
 
 // Money is integer cents end to end; a float never holds an amount.
 using Cents = std::int64_t;
