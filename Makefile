@@ -10,7 +10,7 @@ CTEST ?= ctest
 CLANG_FORMAT ?= clang-format
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run tap test test-asan format clean
+.PHONY: help deps build run tap test test-asan chaos format clean
 
 help:
 	@echo "Targets:"
@@ -19,6 +19,8 @@ help:
 	@echo "  make run        build, then run the broker and the five services (Ctrl-C to stop)"
 	@echo "  make tap        watch the events of a running \`make run\` live (TAP_ARGS=--from-start ...)"
 	@echo "  make test       build, then run every test with CTest"
+	@echo "  make chaos      a long chaos run: SIGKILL and restart every process under load"
+	@echo "                  (CHAOS_ORDERS, CHAOS_SECONDS, CHAOS_SEED to change or replay it)"
 	@echo "  make test-asan  the same with AddressSanitizer + UBSan, in $(ASAN_BUILD_DIR)/"
 	@echo "  make format     clang-format -i the project's .cpp/.hpp files"
 	@echo "  make clean      remove $(BUILD_DIR)/ and $(ASAN_BUILD_DIR)/"
@@ -47,6 +49,14 @@ tap: build
 # CTest's summary is the last thing it prints and its exit code is make's: nothing after it.
 test: build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The short chaos run is part of `make test`; this one is longer. A failing run prints its seed:
+# `make chaos CHAOS_SEED=<seed>` replays the same kills and orders.
+CHAOS_ORDERS ?= 3000
+CHAOS_SECONDS ?= 60
+chaos: build
+	OP_CHAOS_ORDERS=$(CHAOS_ORDERS) OP_CHAOS_SECONDS=$(CHAOS_SECONDS) OP_CHAOS_SEED=$(CHAOS_SEED) \
+		$(BUILD_DIR)/bin/chaos_tests
 
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_BUILD_DIR) -j $(JOBS)
