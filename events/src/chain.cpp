@@ -18,6 +18,10 @@ void OrderChain::apply(const Event& e) {
         case EventType::PaymentRefunded: refunded_ = true; break;
         case EventType::Shipped: shipped_ = true; break;
         case EventType::CustomerNotified: notified_ = true; break;
+        case EventType::DeadLetter:
+            dead_letters_.push_back(e.as<DeadLetter>()->service + ": " +
+                                    e.as<DeadLetter>()->reason);
+            break;
     }
 }
 
@@ -36,6 +40,9 @@ std::string OrderChain::outcome() const {
 std::vector<std::string> OrderChain::waiting_on() const {
     if (terminal()) return {};
     std::vector<std::string> out;
+    // A service set one of this order's events aside: nothing moves until someone looks.
+    for (const auto& d : dead_letters_) out.push_back("operator (dead letter from " + d + ")");
+    if (!out.empty()) return out;
     if (failed_) {
         if (paid_ && !refunded_) out.push_back("payment (refund)");
         if (!notified_) out.push_back("notification");

@@ -13,6 +13,9 @@ using nlohmann::json;
 using limits::kMaxIdLength;
 using limits::kMaxQuantity;
 using limits::kMaxTextLength;
+// A dead letter quotes a whole event and a reason that may carry an exception's text.
+constexpr std::size_t kMaxDeadLetterReason = 1024;
+constexpr std::size_t kMaxDeadLetterEvent = 64u << 10;
 
 // Reads typed fields out of a JSON object, remembering the first problem with its path.
 // Later reads after an error are no-ops, so a decoder reads straight through and checks once.
@@ -166,6 +169,20 @@ Payload read_payload(EventType type, int version, FieldReader& r) {
             p.customer = customer(r);
             return p;
         }
+        case EventType::DeadLetter: {
+            DeadLetter p;
+            p.service = r.text("service", true, kMaxIdLength);
+            p.reason = r.text("reason", true, kMaxDeadLetterReason);
+            p.event_seq = r.unsigned_integer("event_seq");
+            p.event_type = r.text("event_type", true, 64);
+            if (const json* original = r.object("event")) {
+                p.event_json = original->dump();
+                if (p.event_json.size() > kMaxDeadLetterEvent) {
+                    r.fail("event", fmt::format("is larger than {} bytes", kMaxDeadLetterEvent));
+                }
+            }
+            return p;
+        }
     }
     return OrderPlaced{};  // unreachable: every enumerator is handled above
 }
@@ -211,6 +228,16 @@ json payload_json(const Payload& payload) {
                 j["outcome"] = p.outcome;
                 if (!p.reason.empty()) j["reason"] = p.reason;
                 put_customer(j, p.customer);
+            } else if constexpr (std::is_same_v<T, DeadLetter>) {
+                j["service"] = p.service;
+                j["reason"] = p.reason;
+                j["event_seq"] = p.event_seq;
+                j["event_type"] = p.event_type;
+                // The original travels as an object, so jq reaches into it; an original that is
+                // somehow not JSON still travels, as a string inside an object.
+                auto original = json::parse(p.event_json, nullptr, false);
+                j["event"] = original.is_object() ? std::move(original)
+                                                  : json{{"unparsed", p.event_json}};
             }
         },
         payload);

@@ -10,6 +10,7 @@ namespace {
 constexpr std::array<std::string_view, kEventTypeCount> kTypeNames = {
     "OrderPlaced",     "PaymentVerified", "PaymentFailed", "StockReserved",
     "OutOfStock",      "PaymentRefunded", "Shipped",       "CustomerNotified",
+    "DeadLetter",
 };
 static_assert(std::variant_size_v<Payload> == kEventTypeCount);
 
@@ -35,6 +36,18 @@ Event derive(const Event& cause, Payload data, std::string ts) {
     out.order_id = cause.order_id;
     out.causation_id = cause.id;
     out.ts = std::move(ts);
+    return out;
+}
+
+Event dead_letter(const Event& cause, std::string cause_json, std::string service,
+                  std::string reason, std::string ts) {
+    Event out;
+    out.id = derived_id(cause.id, "DeadLetter/" + service);
+    out.order_id = cause.order_id;
+    out.causation_id = cause.id;
+    out.ts = std::move(ts);
+    out.data = DeadLetter{std::move(service), std::move(reason), cause.seq,
+                          std::string(cause.type_name()), std::move(cause_json)};
     return out;
 }
 

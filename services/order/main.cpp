@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     std::string log_level = "info";
     std::filesystem::path initial_stock = "data/inventory.json";
     int decision_timeout_ms = static_cast<int>(config.decision_timeout.count());
+    int stall_after_ms = static_cast<int>(config.stall_after.count());
 
     CLI::App app{"Order service: takes orders over HTTP (POST /place-order waits for the outcome, "
                  "POST /orders answers at once), publishes OrderPlaced, and keeps the read model "
@@ -28,6 +29,11 @@ int main(int argc, char** argv) {
                    "how long POST /place-order waits for the outcome before answering 202 pending")
         ->capture_default_str()
         ->check(CLI::Range(1, 600000));
+    app.add_option("--stall-after-ms", stall_after_ms,
+                   "an unfinished order with no new event for this long is reported as stalled "
+                   "(GET /orders?status=stalled, and \"stalled\" in GET /orders/{id})")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 86400000));
     app.add_option("--initial-stock", initial_stock,
                    "JSON file of item -> count: the stock GET /inventory shows before any order")
         ->capture_default_str();
@@ -41,6 +47,7 @@ int main(int argc, char** argv) {
     op::runtime::add_log_level_flag(app, log_level);
     CLI11_PARSE(app, argc, argv);
     config.decision_timeout = std::chrono::milliseconds(decision_timeout_ms);
+    config.stall_after = std::chrono::milliseconds(stall_after_ms);
 
     op::runtime::setup_logging("order", log_level);
     const auto& stop = op::runtime::install_stop_signals();

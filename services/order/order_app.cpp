@@ -203,6 +203,18 @@ struct OrderApp::Impl {
                 std::lock_guard lock(db_mu);
                 existing = model.order(order_id);
             }
+            if (existing && (existing->item != order.item ||
+                             existing->quantity != order.quantity ||
+                             existing->amount_cents != order.amount_cents ||
+                             existing->customer != order.customer)) {
+                reply(res, 422,
+                      {{"status", "error"},
+                       {"order_id", order_id},
+                       {"error", "this Idempotency-Key was already used for a different order "
+                                 "(see GET /orders/" + order_id +
+                                     "); use a new key for a new order"}});
+                return;
+            }
             if (existing && !wait_for_outcome) {
                 reply(res, 202, {{"order_id", order_id}, {"status", existing->status}});
                 return;
@@ -276,7 +288,7 @@ struct OrderApp::Impl {
             reply_error(res, 404, "no order with id " + id);
             return;
         }
-        json body = to_json(*view);
+        json body = order_json(*view, stall_cutoff());
         // Each hop's duration: from the event that caused it to this one.
         std::unordered_map<std::string, std::chrono::system_clock::time_point> at;
         std::optional<std::chrono::system_clock::time_point> placed_at;
@@ -296,15 +308,21 @@ struct OrderApp::Impl {
         reply(res, 200, body);
     }
 
+    // Orders whose last event is older than this made no progress within the stall bound.
+    std::string stall_cutoff() const {
+        return events::format_timestamp(std::chrono::system_clock::now() - config.stall_after);
+    }
+
     void list_orders(const httplib::Request& req, httplib::Response& res) {
         std::string error;
         const auto limit = query_int(req, "limit", 50, 1, 1000, error);
         const auto offset = query_int(req, "offset", 0, 0, std::numeric_limits<int>::max(), error);
         const auto status = req.get_param_value("status");
         static const std::set<std::string> kStatuses = {
-            "", "placed", "paid", "reserved", "shipped", "notified", "failed"};
+            "", "placed", "paid", "reserved", "shipped", "notified", "failed", "stalled"};
         if (!kStatuses.contains(status)) {
-            error = "status must be one of placed, paid, reserved, shipped, notified, failed";
+            error = "status must be one of placed, paid, reserved, shipped, notified, failed, "
+                    "stalled";
         }
         if (!error.empty()) {
             reply_error(res, 400, error);
@@ -312,12 +330,30 @@ struct OrderApp::Impl {
         }
         json orders = json::array();
         std::int64_t total = 0;
+        const std::string cutoff = stall_cutoff();
         {
             std::lock_guard lock(db_mu);
-            for (const auto& v : model.orders(status, limit, offset)) orders.push_back(to_json(v));
-            total = model.count(status);
+            const auto views = status == "stalled" ? model.stalled(cutoff, limit, offset)
+                                                   : model.orders(status, limit, offset);
+            for (const auto& v : views) orders.push_back(order_json(v, cutoff));
+            total = status == "stalled" ? model.count_stalled(cutoff) : model.count(status);
         }
         reply(res, 200, {{"orders", orders}, {"total", total}, {"limit", limit}, {"offset", offset}});
+    }
+
+    // An order as clients see it: the read model's view plus whether it is stalled (no event
+    // for longer than --stall-after-ms while not terminal) and for how long.
+    json order_json(const OrderView& v, const std::string& cutoff) const {
+        json j = to_json(v);
+        const bool stalled = !v.terminal() && v.updated_at < cutoff;
+        j["stalled"] = stalled;
+        if (stalled) {
+            if (auto last = events::parse_timestamp(v.updated_at)) {
+                j["stalled_for_ms"] = static_cast<std::int64_t>(millis(
+                    std::chrono::system_clock::now() - *last));
+            }
+        }
+        return j;
     }
 
     void inventory(const httplib::Request& req, httplib::Response& res) {

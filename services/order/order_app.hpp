@@ -22,6 +22,8 @@ struct OrderAppConfig {
     bus::Endpoints endpoints;
     std::map<std::string, std::int64_t> initial_stock;  // seeds GET /inventory
     std::chrono::milliseconds decision_timeout{5000};
+    // A non-terminal order with no new event for this long is reported as stalled.
+    std::chrono::milliseconds stall_after{30000};
     std::size_t max_body_bytes = 64 * 1024;
     std::size_t http_threads = 64;
 };

@@ -1,5 +1,6 @@
 #include "read_model.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "op/events/money.hpp"
@@ -19,15 +20,48 @@ bool OrderView::terminal() const {
     return status == "failed" && (!paid || refunded);
 }
 
+std::vector<std::string> OrderView::waiting_on() const {
+    if (terminal()) return {};
+    if (!problem.empty()) return {"operator"};
+    if (status == "failed") {
+        std::vector<std::string> out;
+        if (paid && !refunded) out.emplace_back("payment");
+        if (!notified) out.emplace_back("notification");
+        return out;
+    }
+    if (status == "placed") return {"payment"};
+    if (status == "paid") return {"inventory"};
+    if (status == "reserved") return {"fulfilment"};
+    return {"notification"};
+}
+
 namespace {
 
 constexpr const char* kOrderColumns =
     "order_id, status, reason, item, quantity, amount_cents, customer, paid, refunded, "
-    "notified, placed_at, updated_at, tracking_id";
+    "notified, placed_at, updated_at, tracking_id, problem";
+
+// OrderView::terminal() in SQL, kept in the terminal column so in-flight orders are indexed.
+constexpr const char* kTerminalSql =
+    "notified = 1 AND (status = 'notified' OR (status = 'failed' AND (paid = 0 OR refunded = 1)))";
 
 }  // namespace
 
 ReadModel::ReadModel(store::Db& db) : db_(db) {
+    // The read model is built only from the log, so a database of another schema version is
+    // dropped and rebuilt from seq 1 rather than migrated.
+    auto& version = db_.prepare("PRAGMA user_version");
+    version.bind().step();
+    const auto found = version.int64(0);
+    version.reset();
+    if (found != kSchemaVersion) {
+        store::Transaction tx(db_);
+        db_.exec("DROP TABLE IF EXISTS orders; DROP TABLE IF EXISTS order_events;"
+                 "DROP TABLE IF EXISTS stock_view;");
+        db_.set_checkpoint(0);
+        db_.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+        tx.commit();
+    }
     db_.exec(
         "CREATE TABLE IF NOT EXISTS orders ("
         " order_id TEXT PRIMARY KEY,"
@@ -43,9 +77,12 @@ ReadModel::ReadModel(store::Db& db) : db_(db) {
         " placed_at TEXT NOT NULL,"
         " updated_at TEXT NOT NULL,"
         " tracking_id TEXT NOT NULL DEFAULT '',"
+        " problem TEXT NOT NULL DEFAULT '',"
+        " terminal INTEGER NOT NULL DEFAULT 0,"
         " placed_seq INTEGER NOT NULL);"
         "CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, placed_seq);"
         "CREATE INDEX IF NOT EXISTS orders_by_seq ON orders (placed_seq);"
+        "CREATE INDEX IF NOT EXISTS orders_in_flight ON orders (terminal, updated_at);"
         "CREATE TABLE IF NOT EXISTS order_events ("
         " order_id TEXT NOT NULL,"
         " seq INTEGER NOT NULL,"
@@ -76,6 +113,15 @@ void ReadModel::set_status(const Event& e, const char* status) {
 }
 
 bool ReadModel::apply(const Event& e) {
+    const bool decided = apply_to_order(e);
+    db_.prepare(std::string("UPDATE orders SET terminal = (") + kTerminalSql +
+                ") WHERE order_id = ?")
+        .bind(e.order_id)
+        .run();
+    return decided;
+}
+
+bool ReadModel::apply_to_order(const Event& e) {
     // The timeline is keyed by seq, so applying an event twice changes nothing.
     auto& timeline = db_.prepare(
         "INSERT OR IGNORE INTO order_events (order_id, seq, type, id, causation_id, ts) "
@@ -148,6 +194,16 @@ bool ReadModel::apply(const Event& e) {
                 .bind(e.ts, e.order_id)
                 .run();
             return false;
+        case events::EventType::DeadLetter: {
+            // The order stops moving; say why where its status is read.
+            const auto& d = std::get<events::DeadLetter>(e.data);
+            db_.prepare("UPDATE orders SET problem = ?, updated_at = ? WHERE order_id = ?")
+                .bind(fmt::format("{} set aside #{} {}: {}", d.service, d.event_seq,
+                                  d.event_type, d.reason),
+                      e.ts, e.order_id)
+                .run();
+            return false;
+        }
     }
     return false;
 }
@@ -167,6 +223,7 @@ OrderView ReadModel::row_to_view(store::Statement& q) {
     v.placed_at = q.text(10);
     v.updated_at = q.text(11);
     v.tracking_id = q.text(12);
+    v.problem = q.text(13);
     return v;
 }
 
@@ -210,6 +267,25 @@ std::int64_t ReadModel::count(const std::string& status) {
     return n;
 }
 
+std::vector<OrderView> ReadModel::stalled(const std::string& progressed_before,
+                                          std::int64_t limit, std::int64_t offset) {
+    auto& q = db_.prepare(std::string("SELECT ") + kOrderColumns +
+                          " FROM orders WHERE terminal = 0 AND updated_at < ?1 "
+                          "ORDER BY updated_at LIMIT ?2 OFFSET ?3");
+    std::vector<OrderView> out;
+    q.bind(progressed_before, limit, offset);
+    while (q.step()) out.push_back(row_to_view(q));
+    return out;
+}
+
+std::int64_t ReadModel::count_stalled(const std::string& progressed_before) {
+    auto& q = db_.prepare("SELECT COUNT(*) FROM orders WHERE terminal = 0 AND updated_at < ?1");
+    q.bind(progressed_before).step();
+    const auto n = q.int64(0);
+    q.reset();
+    return n;
+}
+
 std::vector<StockView> ReadModel::stock(std::int64_t limit, std::int64_t offset) {
     auto& q = db_.prepare("SELECT item, available, as_of_seq FROM stock_view ORDER BY item "
                           "LIMIT ? OFFSET ?");
@@ -245,6 +321,8 @@ nlohmann::json to_json(const OrderView& v) {
     if (!v.reason.empty()) j["reason"] = v.reason;
     if (!v.customer.empty()) j["customer"] = v.customer;
     if (!v.tracking_id.empty()) j["tracking_id"] = v.tracking_id;
+    if (!v.problem.empty()) j["problem"] = v.problem;
+    if (!v.terminal()) j["waiting_on"] = v.waiting_on();
     return j;
 }
 

@@ -38,11 +38,15 @@ struct OrderView {
     std::string placed_at;
     std::string updated_at;
     std::string tracking_id;
+    std::string problem;  // a service set one of its events aside (DeadLetter): why
 
     // The outcome is known: reserved (success) or failed.
     bool decided() const;
     // Nothing more will happen: the customer is told and any refund is done.
     bool terminal() const;
+    // The services the order waits on next ("payment", "inventory", ...; "operator" once a
+    // service dead-lettered one of its events); empty when terminal.
+    std::vector<std::string> waiting_on() const;
 };
 
 struct StockView {
@@ -53,6 +57,9 @@ struct StockView {
 
 class ReadModel {
 public:
+    // Bumped whenever the tables change: an older database is dropped and rebuilt from the log.
+    static constexpr int kSchemaVersion = 2;
+
     explicit ReadModel(store::Db& db);
 
     // Seeds the stock view from the initial stock (only items not seen yet).
@@ -66,10 +73,16 @@ public:
     std::vector<OrderView> orders(const std::string& status, std::int64_t limit,
                                   std::int64_t offset);
     std::int64_t count(const std::string& status);
+    // Orders not terminal whose last event is older than `progressed_before` (a timestamp
+    // as events carry it): stuck, most likely behind a service that is down. Oldest first.
+    std::vector<OrderView> stalled(const std::string& progressed_before, std::int64_t limit,
+                                   std::int64_t offset);
+    std::int64_t count_stalled(const std::string& progressed_before);
     std::vector<StockView> stock(std::int64_t limit, std::int64_t offset);
     std::int64_t stock_count();
 
 private:
+    bool apply_to_order(const events::Event& event);
     OrderView row_to_view(store::Statement& q);
     void set_status(const events::Event& e, const char* status);
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "op/service/runner.hpp"
+
 namespace op::payment {
 
 using events::Event;
@@ -60,17 +62,20 @@ std::vector<Event> PaymentService::on_out_of_stock(const Event& event,
     auto& charged = db_.prepare("SELECT amount_cents, status FROM payments WHERE order_id = ?");
     if (!charged.bind(event.order_id).step()) {
         charged.reset();
-        spdlog::warn("order {}: OutOfStock for an order never charged; nothing to refund",
-                     event.order_id);
-        return {};
+        // Inventory only answers a PaymentVerified of ours: this one has no such cause.
+        throw service::PoisonEvent("OutOfStock for an order this service never charged; there "
+                                   "is nothing to refund");
     }
     const auto amount = charged.int64(0);
     const auto status = charged.text(1);
     charged.reset();
-    if (status != "verified") {
-        spdlog::warn("order {}: OutOfStock but payment is {}; nothing to refund", event.order_id,
-                     status);
+    if (status == "refunded") {
+        spdlog::warn("order {}: already refunded, ignoring a second OutOfStock", event.order_id);
         return {};
+    }
+    if (status != "verified") {
+        throw service::PoisonEvent("OutOfStock for an order whose payment " + status +
+                                   "; only a verified payment is refunded");
     }
     db_.prepare("UPDATE payments SET status = 'refunded' WHERE order_id = ?")
         .bind(event.order_id)

@@ -43,6 +43,9 @@ std::string summary(const events::Event& e) {
             } else if constexpr (std::is_same_v<T, events::Shipped>) {
                 return fmt::format("shipped {} x{}, tracking {}", p.item, p.quantity,
                                    p.tracking_id);
+            } else if constexpr (std::is_same_v<T, events::DeadLetter>) {
+                return fmt::format("dead letter from {}: #{} {} set aside: {}", p.service,
+                                   p.event_seq, p.event_type, p.reason);
             } else {
                 return p.outcome == "success"
                            ? fmt::format("customer told: success{}", for_customer(p.customer))
@@ -59,6 +62,7 @@ Tone tone(const events::Event& e) {
             return Tone::Neutral;
         case events::EventType::PaymentFailed:
         case events::EventType::OutOfStock:
+        case events::EventType::DeadLetter:
             return Tone::Bad;
         case events::EventType::PaymentRefunded:
             return Tone::Compensation;

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
                        : "unknown topic " + t +
                              " (topics: OrderPlaced, PaymentVerified, PaymentFailed, "
                              "StockReserved, OutOfStock, PaymentRefunded, Shipped, "
-                             "CustomerNotified)";
+                             "CustomerNotified, DeadLetter)";
         });
     app.add_option("--order", order_id,
                    "only this order: its causal chain with each hop's duration and what it is "

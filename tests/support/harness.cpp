@@ -535,7 +535,8 @@ std::vector<std::string> System::command(const std::string& name) const {
         cmd.insert(cmd.end(), {"--initial-stock", stock_path_.string(),
                                "--host", "127.0.0.1", "--port", std::to_string(order_port_),
                                "--decision-timeout-ms",
-                               std::to_string(options_.decision_timeout_ms)});
+                               std::to_string(options_.decision_timeout_ms),
+                               "--stall-after-ms", std::to_string(options_.stall_after_ms)});
     }
     return cmd;
 }

@@ -115,6 +115,7 @@ struct SystemOptions {
     std::string initial_stock_json;
     std::string payment_limit = "5000";
     int decision_timeout_ms = 5000;
+    int stall_after_ms = 30000;
     std::string log_level = "info";
     // Bound for each readiness wait in start() / start_all().
     std::chrono::milliseconds start_timeout = 20s;

@@ -9,6 +9,7 @@
 
 #include "op/events/event.hpp"
 #include "op/events/ids.hpp"
+#include "op/service/runner.hpp"
 
 namespace {
 
@@ -199,20 +200,22 @@ TEST_CASE("payment: OutOfStock after a verified payment -> PaymentRefunded, once
     }
 }
 
-TEST_CASE("payment: OutOfStock for an unknown order or a failed payment -> nothing") {
+TEST_CASE("payment: OutOfStock for an unknown order or a failed payment is poison") {
     Db db(":memory:");
     PaymentService service(db, PaymentConfig{});
 
     SUBCASE("never charged") {
         Event fake_verified = derive(placed("ghost", 100), PaymentVerified{"phone", 1, 100, ""},
                                      kNow);
-        CHECK(service.handle(out_of_stock(fake_verified), kNow).empty());
+        CHECK_THROWS_AS(service.handle(out_of_stock(fake_verified), kNow),
+                        op::service::PoisonEvent);
     }
     SUBCASE("payment failed") {
         REQUIRE(service.handle(placed("o-f", 600000), kNow).size() == 1);
         Event fake_verified = derive(placed("o-f", 600000),
                                      PaymentVerified{"phone", 1, 600000, ""}, kNow);
-        CHECK(service.handle(out_of_stock(fake_verified), kNow).empty());
+        CHECK_THROWS_WITH_AS(service.handle(out_of_stock(fake_verified), kNow),
+                             doctest::Contains("payment failed"), op::service::PoisonEvent);
     }
 }
 

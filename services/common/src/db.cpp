@@ -7,7 +7,8 @@ namespace {
 
 void check(sqlite3* db, int rc, std::string_view what) {
     if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        throw DbError(fmt::format("sqlite: {} failed: {}", what, sqlite3_errmsg(db)));
+        throw DbError(fmt::format("sqlite: {} failed: {}", what, sqlite3_errmsg(db)),
+                      sqlite3_extended_errcode(db));
     }
 }
 
@@ -98,7 +99,8 @@ void Db::exec(std::string_view sql) {
     if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : sqlite3_errmsg(db_);
         sqlite3_free(err);
-        throw DbError(fmt::format("sqlite: \"{}\" failed: {}", sql, msg));
+        throw DbError(fmt::format("sqlite: \"{}\" failed: {}", sql, msg),
+                      sqlite3_extended_errcode(db_));
     }
 }
 

@@ -1,5 +1,6 @@
 #include "op/service/runner.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "op/bus/publisher.hpp"
@@ -32,7 +33,43 @@ bool await_all(std::vector<std::future<bus::PublishResult>>& futures,
     return true;
 }
 
+// Publishes every event (pipelined) and waits for all acks; false if `stop` came first.
+bool publish_and_wait(bus::Publisher& publisher, const std::vector<events::Event>& batch,
+                      std::vector<bus::PublishResult>& results, const std::atomic<bool>& stop) {
+    std::vector<std::future<bus::PublishResult>> futures;
+    futures.reserve(batch.size());
+    for (const auto& e : batch) futures.push_back(publisher.publish(e));
+    return await_all(futures, results, stop);
+}
+
 }  // namespace
+
+std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
+                                     const Handler& handler, const events::Event& event,
+                                     const std::string& event_json, const std::string& now) {
+    std::string reason;
+    db.exec("SAVEPOINT apply_one");
+    try {
+        auto produced = handler(event, now);
+        db.exec("RELEASE apply_one");
+        return produced;
+    } catch (const PoisonEvent& e) {
+        reason = e.what();
+    } catch (const store::DbError& e) {
+        if (!e.refused_data()) {
+            db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+            throw;
+        }
+        reason = std::string("the database refused its effects: ") + e.what();
+    } catch (const std::exception& e) {
+        reason = std::string("the handler failed: ") + e.what();
+    }
+    db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+    if (reason.size() > 1000) reason.resize(1000);
+    spdlog::error("order {} seq {} {}: set aside as a DeadLetter: {}", event.order_id, event.seq,
+                  event.type_name(), reason);
+    return {events::dead_letter(event, event_json, service, std::move(reason), now)};
+}
 
 void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& handler,
                       const std::atomic<bool>& stop, const AfterPublish& after_publish) {
@@ -63,30 +100,42 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
 
         store::Transaction tx(db);
         std::vector<events::Event> outputs;
+        std::vector<std::size_t> cause_of;  // outputs[i] was produced by batch[cause_of[i]]
         const std::string now = events::now_timestamp();
-        for (const auto& delivery : batch) {
-            const auto& event = delivery.event;
-            auto produced = handler(event, now);
+        for (std::size_t b = 0; b < batch.size(); ++b) {
+            const auto& event = batch[b].event;
+            auto produced = apply_one(db, config.name, handler, event, batch[b].json, now);
             spdlog::info("order {} seq {} {} -> {}", event.order_id, event.seq, event.type_name(),
                          describe(produced));
-            for (auto& p : produced) outputs.push_back(std::move(p));
+            for (auto& p : produced) {
+                outputs.push_back(std::move(p));
+                cause_of.push_back(b);
+            }
         }
 
-        std::vector<std::future<bus::PublishResult>> futures;
-        futures.reserve(outputs.size());
-        for (const auto& e : outputs) futures.push_back(publisher.publish(e));
         std::vector<bus::PublishResult> results;
-        if (!await_all(futures, results, stop)) {
+        if (!publish_and_wait(publisher, outputs, results, stop)) {
             spdlog::info("{} stopping with a batch unacknowledged; it is handled again on start",
                          config.name);
             return;  // tx rolls back
         }
+        // An event of ours that the broker refuses is a bug, and retrying will not help: set
+        // its cause aside, so the refusal is on the bus for an operator, not only in our log.
+        std::vector<events::Event> refused;
         for (std::size_t i = 0; i < results.size(); ++i) {
-            if (results[i].status == bus::PublishStatus::Rejected) {
-                // Our own handler produced an event the broker refuses: a bug, not a retry.
-                spdlog::error("order {}: broker refused {}: {}", outputs[i].order_id,
-                              outputs[i].type_name(), results[i].error);
-            }
+            if (results[i].status != bus::PublishStatus::Rejected) continue;
+            const auto& cause = batch[cause_of[i]];
+            spdlog::error("order {}: broker refused {}: {}", outputs[i].order_id,
+                          outputs[i].type_name(), results[i].error);
+            refused.push_back(events::dead_letter(
+                cause.event, cause.json, config.name,
+                fmt::format("the broker refused the {} it caused: {}", outputs[i].type_name(),
+                            results[i].error.substr(0, 900)),
+                now));
+        }
+        if (!refused.empty()) {
+            std::vector<bus::PublishResult> refused_results;
+            if (!publish_and_wait(publisher, refused, refused_results, stop)) return;
         }
         if (after_publish) after_publish(outputs);
         db.set_checkpoint(subscriber.next_seq() - 1);

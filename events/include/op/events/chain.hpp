@@ -33,6 +33,7 @@ private:
     bool refunded_ = false;
     bool notified_ = false;
     std::string reason_;
+    std::vector<std::string> dead_letters_;  // "service: reason" of each DeadLetter
 };
 
 }  // namespace op::events

@@ -85,8 +85,19 @@ struct CustomerNotified {
     std::string customer;
 };
 
+// A service could not apply an event (a valid envelope with impossible content, or a handler
+// that failed on it). The event is set aside here with the reason, so the service's checkpoint
+// moves on, nothing of it is half-applied, and an operator can find it on the DeadLetter topic.
+struct DeadLetter {
+    std::string service;      // the service that gave up on the event
+    std::string reason;
+    std::uint64_t event_seq = 0;
+    std::string event_type;
+    std::string event_json;   // the original event as appended (a JSON object)
+};
+
 using Payload = std::variant<OrderPlaced, PaymentVerified, PaymentFailed, StockReserved,
-                             OutOfStock, PaymentRefunded, Shipped, CustomerNotified>;
+                             OutOfStock, PaymentRefunded, Shipped, CustomerNotified, DeadLetter>;
 
 enum class EventType {
     OrderPlaced,
@@ -97,9 +108,10 @@ enum class EventType {
     PaymentRefunded,
     Shipped,
     CustomerNotified,
+    DeadLetter,
 };
 
-inline constexpr int kEventTypeCount = 8;
+inline constexpr int kEventTypeCount = 9;
 
 // The version each type is written at. Older versions are still read (upcast on decode), so
 // recorded logs replay: OrderPlaced v1 had no quantity (it meant 1).
@@ -131,5 +143,10 @@ struct Event {
 // Builds the event a handler publishes in response to `cause`: same order, id derived
 // from the cause and the new type, so reprocessing `cause` yields the same id.
 Event derive(const Event& cause, Payload data, std::string ts);
+
+// The DeadLetter for `cause` from `service`: its id is derived from the cause and the service,
+// so two services that both give up on one event each set it aside once.
+Event dead_letter(const Event& cause, std::string cause_json, std::string service,
+                  std::string reason, std::string ts);
 
 }  // namespace op::events

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,23 @@ namespace op::service {
 
 using Handler =
     std::function<std::vector<events::Event>(const events::Event& event, const std::string& now)>;
+
+// Thrown by a handler for an event it cannot apply: a valid envelope with impossible content
+// (a refund for an order never charged, say). The runner undoes whatever the handler did for
+// that event, publishes a DeadLetter with this reason and the original, and moves on.
+class PoisonEvent : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Runs the handler on one delivered event inside a savepoint of the caller's transaction, and
+// returns what it produced. If the handler throws PoisonEvent, any other std::exception, or a
+// constraint failure from the database, none of its effects remain and the result is one
+// DeadLetter from `service`. Database errors that are not about the data (I/O, disk full)
+// propagate: the event is fine, the service is not, and it must retry after a restart.
+std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
+                                     const Handler& handler, const events::Event& event,
+                                     const std::string& event_json, const std::string& now);
 
 // Side effects outside the database (the notification outbox file), run after the acks and
 // before the commit, so they happen at least once.

@@ -18,7 +18,14 @@ namespace op::store {
 
 class DbError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit DbError(const std::string& message, int code = SQLITE_ERROR)
+        : std::runtime_error(message), code_(code) {}
+    int code() const { return code_; }  // SQLite's extended result code
+    // A constraint failed: the data was refused, the database itself is fine.
+    bool refused_data() const { return (code_ & 0xff) == SQLITE_CONSTRAINT; }
+
+private:
+    int code_;
 };
 
 class Statement {
