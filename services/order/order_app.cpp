@@ -230,19 +230,26 @@ struct OrderApp::Impl {
 
         const auto deadline = Clock::now() + config.decision_timeout;
         auto ticket = waiters.enlist(order_id);
-        const auto published = publisher.publish(placed, deadline).get();
+        const auto published =
+            publisher.publish(placed, deadline, bus::WhenUnavailable::GiveUp).get();
         if (!published.durable()) {
             waiters.wait(ticket, Clock::now());  // withdraws the ticket
             spdlog::warn("order {}: OrderPlaced not acknowledged: {}", order_id, published.error);
+            if (published.status == bus::PublishStatus::Rejected) {
+                reply(res, 422, {{"status", "error"},
+                                 {"order_id", order_id},
+                                 {"error", "the broker refused the order: " + published.error}});
+                return;
+            }
             res.set_header("Retry-After", "1");
-            reply(res, published.status == bus::PublishStatus::Rejected ? 422 : 503,
-                  {{"status", "error"},
-                   {"order_id", order_id},
-                   {"error", published.status == bus::PublishStatus::Rejected
-                                 ? "the broker refused the order: " + published.error
-                                 : "the event broker did not confirm the order in time; it may "
-                                   "still be placed: check GET /orders/" +
-                                       order_id + " or retry with an Idempotency-Key"}});
+            const std::string why =
+                published.status == bus::PublishStatus::Unavailable
+                    ? "the event broker cannot store orders right now (" + published.error +
+                          "); the order was not placed: retry later"
+                    : "the event broker did not confirm the order in time; it may still be "
+                      "placed: check GET /orders/" + order_id +
+                          " or retry with an Idempotency-Key";
+            reply(res, 503, {{"status", "error"}, {"order_id", order_id}, {"error", why}});
             return;
         }
         spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,

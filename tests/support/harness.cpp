@@ -567,6 +567,15 @@ Process& System::process(const std::string& name) {
     return it->second;
 }
 
+void System::set_env(const std::string& name,
+                     std::vector<std::pair<std::string, std::string>> env) {
+    if (env.empty()) {
+        env_.erase(name);
+    } else {
+        env_[name] = std::move(env);
+    }
+}
+
 bool System::running(const std::string& name) {
     const auto it = processes_.find(name);
     return it != processes_.end() && it->second.running();
@@ -580,7 +589,9 @@ void System::spawn(const std::string& name) {
     if (::access(binary.c_str(), X_OK) != 0) {
         throw std::runtime_error("System: " + binary + " is missing or not executable (build it)");
     }
-    Process process(command(name), log_path(name));
+    std::vector<std::pair<std::string, std::string>> env;
+    if (auto it = env_.find(name); it != env_.end()) env = it->second;
+    Process process(command(name), log_path(name), env);
     processes_.insert_or_assign(name, std::move(process));
 }
 

@@ -152,6 +152,8 @@ public:
     // SIGKILL (a crash); returns the exit status.
     int kill(const std::string& name);
     bool running(const std::string& name);
+    // Extra environment for every later spawn of `name` (e.g. OP_FAILPOINTS); {} clears it.
+    void set_env(const std::string& name, std::vector<std::pair<std::string, std::string>> env);
     // The process, e.g. for pid() or signal(); throws std::out_of_range if never started.
     Process& process(const std::string& name);
 
@@ -189,6 +191,7 @@ private:
     std::string live_endpoint_;
     std::string replay_endpoint_;
     std::map<std::string, Process> processes_;
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> env_;
 };
 
 }  // namespace op::test

@@ -1,6 +1,7 @@
 // Unit tests of the broker's segment log against real files in a private temp directory:
 // framing, group commit, segment rolling, sparse-index reads, and tail recovery.
 #include "op/log/segment_log.hpp"
+#include "op/runtime/failpoint.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/resource.h>
@@ -586,4 +587,123 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
     check_records(log.read(1, 100), 1, whole);
     CHECK(log.append(payload_for(whole + 1)) == whole + 1);
     log.sync();
+}
+
+namespace {
+
+// Arms failpoints for one test and disarms them however it ends.
+struct ArmedFailpoints {
+    explicit ArmedFailpoints(std::string_view spec) { op::failpoint::configure(spec); }
+    ~ArmedFailpoints() { op::failpoint::configure(""); }
+    ArmedFailpoints(const ArmedFailpoints&) = delete;
+    ArmedFailpoints& operator=(const ArmedFailpoints&) = delete;
+};
+
+std::string sync_error(SegmentLog& log) {
+    try {
+        log.sync();
+    } catch (const LogError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+std::uint64_t total_bytes(const fs::path& dir) {
+    std::uint64_t n = 0;
+    for (const auto& f : fs::directory_iterator(dir)) n += fs::file_size(f.path());
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("segment log: a failed fsync is never trusted: reopen cuts back to the last good sync") {
+    TempDir dir;
+    const auto opts = options_in(dir);
+    ArmedFailpoints armed("log.fsync=eio@2");  // the first sync works, the second fails
+    {
+        SegmentLog log(opts);
+        append_n(log, 10);
+        log.sync();
+        const auto good_bytes = total_bytes(opts.dir);
+
+        append_n(log, 5);
+        const std::string error = sync_error(log);
+        CHECK(contains(error, "fdatasync"));
+        CHECK(contains(error, "Input/output error"));
+        CHECK(log.failed());
+        CHECK(log.durable_head() == 10);
+        CHECK_THROWS_AS(log.append("more"), LogError);
+        CHECK(total_bytes(opts.dir) > good_bytes);  // the unsynced records were written...
+
+        log.reopen();  // ...and are cut off, not re-synced as if they were safe
+        CHECK_FALSE(log.failed());
+        CHECK(log.head() == 10);
+        CHECK(log.durable_head() == 10);
+        CHECK(total_bytes(opts.dir) == good_bytes);
+        check_records(log.read(1, 100), 1, 10);
+
+        // Appends continue at seq 11 with new records.
+        CHECK(log.append("new-11") == 11);
+        CHECK(log.append("new-12") == 12);
+        log.sync();
+    }
+    // A fresh open sees the same: the records that failed to sync never come back.
+    SegmentLog log(opts);
+    CHECK(log.head() == 12);
+    CHECK(log.recovery().truncated_bytes == 0);
+    const auto records = log.read(10, 100);
+    REQUIRE(records.size() == 3);
+    CHECK(records[0].payload == payload_for(10));
+    CHECK(records[1].payload == "new-11");
+    CHECK(records[2].payload == "new-12");
+}
+
+TEST_CASE("segment log: disk full while a batch rolls into a new segment, then space returns") {
+    TempDir dir;
+    constexpr std::size_t kRecord = kHeader + 100;
+    const auto opts = options_in(dir, 10 * kRecord);  // ten records a segment
+    {
+        SegmentLog log(opts);
+        append_n(log, 8);
+        log.sync();
+        {
+            // The batch writes the tail of segment 1, then a new segment 9..: the second
+            // write fails with ENOSPC.
+            ArmedFailpoints armed("log.write=enospc@2");
+            append_n(log, 6);
+            const std::string error = sync_error(log);
+            CHECK(contains(error, "No space left on device"));
+            CHECK(log.durable_head() == 8);
+            log.reopen();
+            CHECK(log.head() == 8);
+            check_records(log.read(1, 100), 1, 8);
+        }
+        // Space is back: the same seqs are taken by the records appended now.
+        append_n(log, 6);
+        log.sync();
+        check_records(log.read(1, 100), 1, 14);
+    }
+    SegmentLog log(opts);
+    CHECK(log.head() == 14);
+    check_records(log.read(1, 100), 1, 14);
+}
+
+TEST_CASE("segment log: while the disk keeps failing every sync fails and nothing is kept") {
+    TempDir dir;
+    const auto opts = options_in(dir);
+    SegmentLog log(opts);
+    append_n(log, 3);
+    log.sync();
+    {
+        ArmedFailpoints armed("log.write=eio@1+");
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            append_n(log, 2);
+            CHECK(contains(sync_error(log), "Input/output error"));
+            log.reopen();
+            CHECK(log.head() == 3);
+        }
+    }
+    append_n(log, 2);
+    log.sync();
+    check_records(log.read(1, 100), 1, 5);
 }

@@ -12,6 +12,7 @@
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
+#include "op/runtime/failpoint.hpp"
 
 namespace op::broker {
 namespace {
@@ -39,9 +40,13 @@ struct PendingReply {
 
 struct Appended {
     std::uint64_t seq;
+    std::string id;
     std::string topic;
     std::string json;
 };
+
+// How often a broker whose storage failed tries to reopen its log.
+constexpr auto kReopenInterval = std::chrono::milliseconds(500);
 
 }  // namespace
 
@@ -50,6 +55,10 @@ struct Broker::Impl {
     log::SegmentLog log;
     std::unordered_map<std::string, std::uint64_t> seq_by_id;
     BrokerStats stats;
+    // Set while the log cannot take writes (a failed write or fsync and no successful reopen
+    // since): publishes are answered UNAVAILABLE until a reopen works.
+    std::string storage_failure;
+    Clock::time_point next_reopen{};
 
     zmq::context_t ctx{1};
     zmq::socket_t publish{ctx, zmq::socket_type::router};
@@ -117,6 +126,7 @@ struct Broker::Impl {
                 if (e.num() == EINTR) continue;
                 throw;
             }
+            if (!storage_failure.empty() && Clock::now() >= next_reopen) try_reopen();
             if (items[0].revents & ZMQ_POLLIN) ingest_group();
             if (items[1].revents & ZMQ_POLLIN) serve_replays();
             if (items[2].revents & ZMQ_POLLIN) drain_subscriptions();
@@ -153,8 +163,14 @@ struct Broker::Impl {
         if (!appended.empty()) {
             // The group commit: everything above becomes durable with one fdatasync, and no
             // ack leaves before it returns.
-            log.sync();
+            try {
+                log.sync();
+            } catch (const log::LogError& e) {
+                storage_failed(e.what(), appended, replies);
+                return;
+            }
             ++stats.syncs;
+            failpoint::hit(failpoint::kAfterFsync);
         }
         for (auto& a : appended) {
             const std::string seq = std::to_string(a.seq);
@@ -192,6 +208,12 @@ struct Broker::Impl {
             return;
         }
         events::Event& event = *decoded.event;
+        if (!storage_failure.empty()) {
+            ++stats.unavailable;
+            replies.push_back({std::move(msg[0]), std::string(protocol::kUnavailable),
+                               msg[2].to_string(), unavailable_reason()});
+            return;
+        }
         if (auto it = seq_by_id.find(event.id); it != seq_by_id.end()) {
             ++stats.duplicates;
             replies.push_back({std::move(msg[0]), std::string(protocol::kDuplicate),
@@ -204,9 +226,62 @@ struct Broker::Impl {
         seq_by_id.emplace(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
-        appended.push_back({seq, std::string(event.type_name()), std::move(json)});
+        appended.push_back({seq, event.id, std::string(event.type_name()), std::move(json)});
         replies.push_back({std::move(msg[0]), std::string(protocol::kAck), msg[2].to_string(),
                            std::to_string(seq)});
+    }
+
+    std::string unavailable_reason() const {
+        return "the broker cannot store events right now (" + storage_failure +
+               "); nothing was appended, send it again later";
+    }
+
+    // A write or fsync of this group failed: none of it may be acknowledged, fanned out or
+    // kept in the duplicate index, and the log is cut back to its last good sync before
+    // anything is taken again (after a failed fsync the kernel may have dropped the pages, so
+    // the written bytes are never trusted, nor the fsync retried as if they were safe).
+    void storage_failed(const std::string& what, const std::vector<Appended>& appended,
+                        std::vector<PendingReply>& replies) {
+        ++stats.storage_failures;
+        storage_failure = what;
+        spdlog::error("storage failure, {} events of this group refused and not acknowledged: "
+                      "{}",
+                      appended.size(), what);
+        for (const auto& a : appended) seq_by_id.erase(a.id);
+        const std::uint64_t durable = log.durable_head();
+        for (auto& r : replies) {
+            const bool lost_ack = r.kind == protocol::kAck;
+            const bool lost_dup = r.kind == protocol::kDuplicate &&
+                                  parse_u64(r.value).value_or(0) > durable;
+            if (lost_ack || lost_dup) {
+                r.kind = std::string(protocol::kUnavailable);
+                r.value = unavailable_reason();
+            }
+        }
+        for (auto& r : replies) {
+            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
+                                                    zmq::message_t(r.kind),
+                                                    zmq::message_t(r.token),
+                                                    zmq::message_t(r.value)};
+            zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
+        }
+        try_reopen();
+    }
+
+    void try_reopen() {
+        try {
+            log.reopen();
+        } catch (const log::LogError& e) {
+            storage_failure = e.what();
+            next_reopen = Clock::now() + kReopenInterval;
+            spdlog::error("log reopen failed, refusing publishes and retrying in {} ms: {}",
+                          kReopenInterval.count(), e.what());
+            return;
+        }
+        spdlog::warn("log reopened after a storage failure at head seq {}; taking publishes "
+                     "again",
+                     log.head());
+        storage_failure.clear();
     }
 
     void serve_replays() {
@@ -268,14 +343,14 @@ struct Broker::Impl {
 
         reply.emplace_back(std::string(protocol::kBatch));
         reply.push_back(std::move(msg[2]));
-        reply.emplace_back(std::to_string(log.head()));
+        reply.emplace_back(std::to_string(log.durable_head()));
         const std::size_t next_from_index = reply.size();
         reply.emplace_back();
         std::uint64_t next_from = std::max<std::uint64_t>(*from, 1);
         std::size_t matched = 0;
         std::size_t scanned = 0;
         std::size_t bytes = 0;
-        if (next_from <= log.head()) {
+        if (next_from <= log.durable_head()) {
             log.scan(next_from, [&](const log::Record& r) {
                 next_from = r.seq + 1;
                 ++scanned;
@@ -308,7 +383,7 @@ struct Broker::Impl {
     }
 
     void send_heartbeat() {
-        const std::string head = std::to_string(log.head());
+        const std::string head = std::to_string(log.durable_head());
         std::array<zmq::const_buffer, 2> frames = {zmq::buffer(protocol::kHeartbeatTopic),
                                                    zmq::buffer(head)};
         zmq::send_multipart(live, frames, zmq::send_flags::dontwait);

@@ -28,6 +28,8 @@ struct Pending {
     Publisher::Deadline give_up_at;
     Clock::time_point last_sent{};
     bool sent = false;
+    WhenUnavailable when_unavailable = WhenUnavailable::Retry;
+    std::string unavailable_reason;  // the broker's last UNAVAILABLE answer, for a timeout
 };
 
 std::uint64_t parse_u64(std::string_view s) {
@@ -136,11 +138,20 @@ struct Publisher::Impl {
                 const auto kind = reply[0].to_string_view();
                 auto it = in_flight.find(parse_u64(reply[1].to_string_view()));
                 if (it == in_flight.end()) continue;  // answer to a re-send already resolved
+                if (kind == protocol::kUnavailable &&
+                    it->second.when_unavailable == WhenUnavailable::Retry) {
+                    // Not stored: re-sent on the retry timer, measured from this answer.
+                    it->second.unavailable_reason = reply[2].to_string();
+                    it->second.last_sent = Clock::now();
+                    continue;
+                }
                 PublishResult result;
                 if (kind == protocol::kAck) {
                     result = {PublishStatus::Appended, parse_u64(reply[2].to_string_view()), {}};
                 } else if (kind == protocol::kDuplicate) {
                     result = {PublishStatus::Duplicate, parse_u64(reply[2].to_string_view()), {}};
+                } else if (kind == protocol::kUnavailable) {
+                    result = {PublishStatus::Unavailable, 0, reply[2].to_string()};
                 } else {
                     result = {PublishStatus::Rejected, 0, reply[2].to_string()};
                 }
@@ -155,7 +166,10 @@ struct Publisher::Impl {
                     Pending& p = it->second;
                     if (now >= p.give_up_at) {
                         p.promise.set_value(
-                            {PublishStatus::TimedOut, 0, "no acknowledgement from the broker"});
+                            {PublishStatus::TimedOut, 0,
+                             p.unavailable_reason.empty()
+                                 ? std::string("no acknowledgement from the broker")
+                                 : p.unavailable_reason});
                         it = in_flight.erase(it);
                         continue;
                     }
@@ -174,10 +188,12 @@ Publisher::Publisher(std::string endpoint, PublisherOptions options)
 
 Publisher::~Publisher() { stop(); }
 
-std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at) {
+std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at,
+                                              WhenUnavailable when_unavailable) {
     Pending p;
     p.json = events::encode(event);
     p.give_up_at = give_up_at;
+    p.when_unavailable = when_unavailable;
     auto future = p.promise.get_future();
     {
         std::lock_guard lock(impl_->mu);

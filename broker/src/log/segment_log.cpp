@@ -10,6 +10,7 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "file_io.hpp"
+#include "op/runtime/failpoint.hpp"
 #include "record_format.hpp"
 #include "record_reader.hpp"
 #include "recovery.hpp"
@@ -67,6 +68,7 @@ struct SegmentLog::Impl {
 
     // Pending records always sit in a suffix of segments_: only the tail takes appends.
     void write_and_sync(std::size_t first) {
+        failpoint::hit(failpoint::kBeforeLogWrite);
         // Files this batch creates; the last one becomes the active segment.
         std::vector<Fd> created;
         const bool extends_active = segments_[first].on_disk;
@@ -77,21 +79,73 @@ struct SegmentLog::Impl {
                 created.push_back(detail::open_file(seg.path, O_RDWR | O_CREAT | O_EXCL));
                 seg.on_disk = true;
                 fd = created.back().get();
+                if (k > 0) failpoint::hit(failpoint::kSegmentRoll);
             }
             assert(fd >= 0);
-            detail::pwrite_all(fd, seg.pending, seg.durable_bytes, seg.path);
+            write_pending(fd, seg);
         }
+        failpoint::hit(failpoint::kAfterLogWrite);
         if (options_.fsync) {
             std::size_t next_created = 0;
             for (std::size_t k = first; k < segments_.size(); ++k) {
                 const int fd = (k == first && extends_active) ? active_fd_.get()
                                                               : created[next_created++].get();
+                if (const int err = failpoint::hit(failpoint::kLogFsync)) {
+                    detail::throw_errno("fdatasync", segments_[k].path, err);
+                }
                 detail::sync_data(fd, segments_[k].path);
             }
             // A new file's name is only durable once its directory is synced.
             if (!created.empty()) detail::sync_all(dir_fd_.get(), options_.dir);
         }
         if (!created.empty()) active_fd_ = std::move(created.back());
+    }
+
+    static void write_pending(int fd, const Segment& seg) {
+        if (const int err = failpoint::hit(failpoint::kLogWrite)) {
+            detail::throw_errno("write", seg.path, err);
+        }
+        const std::string_view data = seg.pending;
+        if (failpoint::any_armed() && data.size() > 1) {
+            // Half the group on disk and half not: what a crash in the middle of a write leaves.
+            const std::size_t half = data.size() / 2;
+            detail::pwrite_all(fd, data.substr(0, half), seg.durable_bytes, seg.path);
+            failpoint::hit(failpoint::kMidGroupWrite);
+            detail::pwrite_all(fd, data.substr(half), seg.durable_bytes + half, seg.path);
+            return;
+        }
+        detail::pwrite_all(fd, data, seg.durable_bytes, seg.path);
+    }
+
+    // Puts the files back to what the last good sync left and recovers from them, so nothing
+    // written since (never acknowledged, perhaps dropped by the kernel) is ever read.
+    void reopen() {
+        active_fd_ = Fd();
+        bool removed = false;
+        for (const Segment& seg : segments_) {
+            if (!seg.on_disk) continue;
+            if (seg.durable_records == 0) {
+                // Created by the failed batch: nothing acknowledged lives here, and an empty
+                // file named past the durable head would read as a missing segment.
+                std::error_code ec;
+                fs::remove(seg.path, ec);
+                if (ec) detail::throw_errno("unlink", seg.path, ec.value());
+                removed = true;
+                continue;
+            }
+            const Fd fd = detail::open_file(seg.path, O_RDWR);
+            if (detail::file_size(fd.get(), seg.path) != seg.durable_bytes) {
+                detail::truncate_file(fd.get(), seg.durable_bytes, seg.path);
+                detail::sync_all(fd.get(), seg.path);
+            }
+        }
+        if (removed) detail::sync_all(dir_fd_.get(), options_.dir);
+        detail::RecoveredLog recovered = detail::recover_segments(options_.dir);
+        segments_ = std::move(recovered.segments);
+        active_fd_ = std::move(recovered.active_fd);
+        head_ = recovered.report.head_seq;
+        durable_head_ = head_;
+        failure_.clear();
     }
 
     void commit(std::size_t first) {
@@ -216,6 +270,18 @@ void SegmentLog::sync() {
     }
     s.commit(first);
 }
+
+void SegmentLog::reopen() {
+    Impl& s = *impl_;
+    try {
+        s.reopen();
+    } catch (const LogError& e) {
+        s.failure_ = e.what();
+        throw;
+    }
+}
+
+bool SegmentLog::failed() const { return !impl_->failure_.empty(); }
 
 std::uint64_t SegmentLog::head() const { return impl_->head_; }
 

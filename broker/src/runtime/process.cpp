@@ -1,5 +1,7 @@
 #include "op/runtime/process.hpp"
 
+#include "op/runtime/failpoint.hpp"
+
 #include <csignal>
 
 #include <spdlog/cfg/env.h>
@@ -54,6 +56,10 @@ void setup_logging(const std::string& program, const std::string& level) {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
     spdlog::set_level(spdlog::level::from_str(level));
     spdlog::cfg::load_env_levels();
+    if (failpoint::any_armed()) {
+        spdlog::warn("failpoints armed (OP_FAILPOINTS): {}; this process will fail on purpose",
+                     failpoint::describe_armed());
+    }
 }
 
 }  // namespace op::runtime

@@ -6,6 +6,7 @@
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
 #include "op/events/ids.hpp"
+#include "op/runtime/failpoint.hpp"
 
 namespace op::service {
 
@@ -137,9 +138,11 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
             std::vector<bus::PublishResult> refused_results;
             if (!publish_and_wait(publisher, refused, refused_results, stop)) return;
         }
+        failpoint::hit(failpoint::kAfterPublish);
         if (after_publish) after_publish(outputs);
         db.set_checkpoint(subscriber.next_seq() - 1);
         tx.commit();
+        failpoint::hit(failpoint::kAfterCommit);
     }
     spdlog::info("{} stopped at checkpoint seq {}", config.name, db.checkpoint());
 }

@@ -29,6 +29,8 @@ struct BrokerStats {
     std::uint64_t rejected = 0;
     std::uint64_t syncs = 0;
     std::uint64_t replay_requests = 0;
+    std::uint64_t storage_failures = 0;  // failed writes or fsyncs of a group
+    std::uint64_t unavailable = 0;       // publishes refused while storage was failing
 };
 
 class Broker {

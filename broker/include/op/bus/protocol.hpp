@@ -4,7 +4,9 @@
 //     -> ["PUB", token, event_json]
 //     <- ["ACK", token, seq]          appended and fdatasynced
 //     <- ["DUP", token, seq]          an event with this id is already in the log at seq
-//     <- ["ERR", token, reason]       refused; nothing was appended
+//     <- ["ERR", token, reason]       refused; nothing was appended; a re-send will not help
+//     <- ["UNAVAILABLE", token, reason]  not appended: the broker cannot store events now
+//                                        (disk full, I/O error); re-send later
 //   live (XPUB, clients SUB; subscribe to "" and filter locally, see subscriber.hpp):
 //     <- [topic, seq, event_json]     every appended event, in seq order
 //     <- ["_hb", head_seq]            heartbeat, so an idle subscriber sees a lost tail
@@ -22,6 +24,7 @@ inline constexpr std::string_view kPublish = "PUB";
 inline constexpr std::string_view kAck = "ACK";
 inline constexpr std::string_view kDuplicate = "DUP";
 inline constexpr std::string_view kError = "ERR";
+inline constexpr std::string_view kUnavailable = "UNAVAILABLE";
 inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kBatch = "BATCH";
 inline constexpr std::string_view kHeartbeatTopic = "_hb";

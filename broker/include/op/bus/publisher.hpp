@@ -24,6 +24,13 @@ enum class PublishStatus {
     Rejected,   // the broker refused it (error says why); retrying will not help
     TimedOut,   // no ack before the caller's deadline; it may still be appended later
     Stopped,    // the publisher shut down first
+    Unavailable,  // the broker cannot store events now (disk full, I/O error); not appended
+};
+
+// What a publish does when the broker answers that it cannot store events right now.
+enum class WhenUnavailable {
+    Retry,   // keep re-sending until the deadline (a service: its event must land)
+    GiveUp,  // resolve at once with Unavailable (the ingress: tell the client now)
 };
 
 struct PublishResult {
@@ -52,7 +59,8 @@ public:
     // Queues the event and returns at once; the future resolves on ack, refusal, deadline
     // or shutdown.
     std::future<PublishResult> publish(const events::Event& event,
-                                       Deadline give_up_at = Deadline::max());
+                                       Deadline give_up_at = Deadline::max(),
+                                       WhenUnavailable when_unavailable = WhenUnavailable::Retry);
 
     // Publishes every event (pipelined) and waits for all results.
     std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,

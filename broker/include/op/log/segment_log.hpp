@@ -69,6 +69,14 @@ public:
     // reopened, because the kernel may have dropped the unsynced pages.
     void sync();
 
+    // After a failed sync(): cuts every file back to what the last successful sync made
+    // durable, syncs that, and recovers the tail from disk as open() does; appends are taken
+    // again once it returns. Records appended since that sync are gone (they were never
+    // durable, so never acknowledged). Throws LogError if the disk still fails; call it again
+    // later.
+    void reopen();
+    bool failed() const;  // a sync() failed and reopen() has not succeeded since
+
     std::uint64_t head() const;          // last appended seq (0 when empty)
     std::uint64_t durable_head() const;  // last seq known to be on disk
     std::uint64_t first_seq() const;     // first seq still in the log (1, or head()+1 when empty)
