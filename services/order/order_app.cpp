@@ -97,13 +97,35 @@ struct OrderApp::Impl {
             listen_fd = sock;
         });
         http.set_payload_max_length(config.max_body_bytes);
+        // Debian's cpp-httplib (0.11) enforces that limit only on a Content-Length body: a
+        // chunked or compressed one is read (and inflated) whole first. Refuse both before
+        // the body is read; orders are small and every client can send a Content-Length.
+        http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+            if (req.has_header("Transfer-Encoding")) {
+                res.set_header("Connection", "close");
+                reply_error(res, 411,
+                            "send the body with a Content-Length header; chunked transfer "
+                            "encoding is not accepted");
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            const auto encoding = req.get_header_value("Content-Encoding");
+            if (!encoding.empty() && encoding != "identity") {
+                res.set_header("Connection", "close");
+                reply_error(res, 415,
+                            "Content-Encoding \"" + encoding.substr(0, 64) +
+                                "\" is not accepted: send the JSON body uncompressed");
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            return httplib::Server::HandlerResponse::Unhandled;
+        });
         http.set_read_timeout(5, 0);
         http.set_write_timeout(5, 0);
         http.set_error_handler(httplib::Server::HandlerWithResponse(
-            [](const httplib::Request&, httplib::Response& res) {
+            [max_body = config.max_body_bytes](const httplib::Request&, httplib::Response& res) {
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
             std::string message = res.status == 404   ? "no such endpoint"
-                                  : res.status == 413 ? "request body is too large"
+                                  : res.status == 413 ? "request body is too large (limit: " +
+                                                            std::to_string(max_body) + " bytes)"
                                   : res.status == 405 ? "method not allowed here"
                                                       : "bad request";
             reply_error(res, res.status, message);

@@ -97,7 +97,7 @@ TEST_CASE("an order behind a stopped service is reported stalled, then finishes 
     CHECK(op::test::get_json(system, "/orders?status=stuck").status == 400);
 }
 
-TEST_CASE("a poison event is dead-lettered with its reason; the service moves on and keeps working") {
+TEST_CASE("a poison event is dead-lettered with its reason and the service moves on and keeps working") {
     SystemOptions options;
     options.initial_stock_json = R"({"phone": 5})";
     System system(options);

@@ -175,6 +175,28 @@ TEST_CASE("an order succeeds, fails for funds, fails for stock and is refunded")
         REQUIRE(wrong_type);
         CHECK(wrong_type->status == 415);
 
+        // Bodies whose size is unknown until read are refused before they are read: a
+        // chunked one (the size limit would not apply to it) and a compressed one.
+        {
+            // Written by hand: httplib's client may still be sending when the refusal and the
+            // close arrive. A valid order, chunked.
+            const std::string raw = op::test::raw_http_exchange(
+                system.order_port(),
+                "POST /place-order HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "1b\r\n{\"item\":\"phone\",\"amount\":1}\r\n0\r\n\r\n");
+            CHECK(raw.rfind("HTTP/1.1 411", 0) == 0);
+            CHECK(raw.find("Content-Length header") != std::string::npos);
+        }
+        {
+            auto gzip_client = system.http();
+            auto gzipped = gzip_client.Post("/place-order", {{"Content-Encoding", "gzip"}},
+                                            R"({"item":"phone","amount":1})", "application/json");
+            REQUIRE(gzipped);
+            CHECK(gzipped->status == 415);
+            CHECK(gzipped->body.find("Content-Encoding") != std::string::npos);
+        }
+
         // Nothing was appended: the next order lands right after the head we saw before.
         auto async = post(system, "/orders", R"({"item":"phone","amount":1})");
         CHECK(async.status == 202);

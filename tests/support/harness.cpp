@@ -196,6 +196,40 @@ int free_port() {
     return ntohs(addr.sin_port);
 }
 
+std::string raw_http_exchange(int port, const std::string& request,
+                              std::chrono::milliseconds timeout) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return {};
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    std::string answer;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        std::size_t sent = 0;
+        while (sent < request.size()) {
+            const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent,
+                                     MSG_NOSIGNAL);
+            if (n <= 0) break;  // the server may refuse and close before reading it all
+            sent += static_cast<std::size_t>(n);
+        }
+        const auto end = Clock::now() + timeout;
+        char buf[4096];
+        while (Clock::now() < end) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            answer.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return answer;
+}
+
 std::string free_tcp_endpoint() { return "tcp://127.0.0.1:" + std::to_string(free_port()); }
 
 bool poll_until(std::chrono::milliseconds deadline, const std::function<bool()>& condition,

@@ -40,6 +40,12 @@ private:
     std::filesystem::path path_;
 };
 
+// Sends `request` as raw bytes to 127.0.0.1:port and returns everything the server writes
+// until it closes the connection or `timeout` passes ("" if it cannot connect). For requests
+// an HTTP client library would not send as written (bad framing, hand-made chunks).
+std::string raw_http_exchange(int port, const std::string& request,
+                              std::chrono::milliseconds timeout = 5s);
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
 int free_port();
 // "tcp://127.0.0.1:<free_port()>".

@@ -86,7 +86,7 @@ TEST_CASE("parse_initial_stock refuses bad input with a reason and no items") {
     refused(R"({"phone": 18446744073709551615})", "phone");
 }
 
-TEST_CASE("seed fills an empty stock table once; a second seed changes nothing") {
+TEST_CASE("seed fills an empty stock table once and a second seed changes nothing") {
     Db db(":memory:");
     InventoryService service(db);
     CHECK(service.all_stock().empty());

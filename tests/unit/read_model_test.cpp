@@ -321,7 +321,7 @@ TEST_CASE("read model: apply returns true exactly for PaymentFailed, StockReserv
     CHECK(decisions == 3);
 }
 
-TEST_CASE("read model: orders() filters by status and paginates; count() agrees") {
+TEST_CASE("read model: orders() filters by status and paginates and count() agrees") {
     Db db(":memory:");
     ReadModel model(db);
     std::uint64_t seq = 0;
