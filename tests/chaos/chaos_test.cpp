@@ -4,7 +4,6 @@
 // handled twice. Bounded in orders and time; OP_CHAOS_ORDERS, OP_CHAOS_SECONDS and
 // OP_CHAOS_SEED change the bounds and replay a failing run.
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -18,11 +17,12 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "inspect.hpp"
 #include "order_api.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
-using op::test::Process;
+using op::test::query_int;
 using op::test::System;
 using op::test::SystemOptions;
 using namespace std::chrono_literals;
@@ -33,20 +33,6 @@ namespace {
 std::uint64_t env_or(const char* name, std::uint64_t fallback) {
     const char* v = std::getenv(name);
     return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE_MESSAGE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK,
-                    sqlite3_errmsg(db));
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const auto v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
 }
 
 struct Accepted {
@@ -174,18 +160,11 @@ TEST_CASE("chaos: kill -9 any process under load, nothing lost or handled twice"
     }
 
     // The whole log, as the broker holds it.
-    const auto exported = system.data_dir() / "chaos-log.ndjson";
-    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
-                      system.live_endpoint(), "--replay", system.replay_endpoint(), "-o",
-                      exported.string()},
-                     system.data_dir() / "export.log");
-    REQUIRE(exporter.wait_for(30s) == std::optional<int>(0));
+    const auto log = op::test::export_log(system);
     std::map<std::string, std::map<std::string, int>> per_order;  // order -> type -> count
     std::map<std::string, std::int64_t> reserved_in_log;
     std::uint64_t previous_seq = 0;
-    std::ifstream in(exported);
-    for (std::string line; std::getline(in, line);) {
-        auto e = json::parse(line);
+    for (const auto& e : log) {
         CHECK(e["seq"].get<std::uint64_t>() == previous_seq + 1);  // the log has no hole
         previous_seq = e["seq"];
         per_order[e["order_id"]][e["type"]]++;

@@ -3,21 +3,22 @@
 // (set aside as a DeadLetter, the service moves on), and a client retrying with an
 // Idempotency-Key across an order-service restart (one order, the same answer).
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "inspect.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/events/codec.hpp"
 #include "op/events/ids.hpp"
 #include "order_api.hpp"
 
 using nlohmann::json;
+using op::test::checkpoint_of;
+using op::test::export_log;
 using op::test::poll_until;
-using op::test::Process;
 using op::test::System;
 using op::test::SystemOptions;
 using namespace std::chrono_literals;
@@ -28,35 +29,6 @@ json get(System& system, const std::string& path) {
     auto a = op::test::get_json(system, path);
     REQUIRE_MESSAGE(a.status == 200, "GET ", path, " answered ", a.status, " ", a.error);
     return a.body;
-}
-
-// The broker's whole log, via `broker export`.
-std::vector<json> export_log(System& system) {
-    const auto path = system.data_dir() / "export.ndjson";
-    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
-                      system.live_endpoint(), "--replay", system.replay_endpoint(), "-o",
-                      path.string()},
-                     system.data_dir() / "export.log");
-    REQUIRE(exporter.wait_for(30s) == std::optional<int>(0));
-    std::vector<json> out;
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-    return out;
-}
-
-std::uint64_t checkpoint_of(System& system, const std::string& service) {
-    sqlite3* db = nullptr;
-    const auto path = system.data_dir() / (service + ".db");
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM checkpoint WHERE id = 1", -1, &stmt,
-                               nullptr) == SQLITE_OK);
-    std::uint64_t seq = 0;
-    if (sqlite3_step(stmt) == SQLITE_ROW) seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return seq;
 }
 
 }  // namespace

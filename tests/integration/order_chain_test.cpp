@@ -1,7 +1,6 @@
 // The whole chain on real processes: the broker and the five services started by the harness
 // on free loopback ports in a temporary data dir, driven over HTTP.
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <fstream>
@@ -11,10 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "inspect.hpp"
 #include "order_api.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
+using op::test::query_int;
 using op::test::System;
 using op::test::SystemOptions;
 using namespace std::chrono_literals;
@@ -41,21 +42,6 @@ Answer place(System& system, const std::string& body) { return post(system, "/pl
 
 bool order_terminal(System& system, const std::string& order_id) {
     return op::test::order_terminal(system, order_id);
-}
-
-// One integer from a service's SQLite database, read while the service runs (WAL allows it).
-std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE_MESSAGE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK,
-                    sqlite3_errmsg(db));
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const auto v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
 }
 
 std::size_t count_lines(const std::filesystem::path& path) {

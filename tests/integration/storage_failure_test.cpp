@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "inspect.hpp"
 #include "order_api.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
-using op::test::Process;
 using op::test::System;
 using op::test::SystemOptions;
 using op::test::TempDir;
@@ -43,17 +43,9 @@ void touch(const std::filesystem::path& p) { std::ofstream(p) << "on\n"; }
 
 // Every event of the broker's log, checked for holes; order -> type -> count.
 std::map<std::string, std::map<std::string, int>> log_counts(System& system) {
-    const auto path = system.data_dir() / "export.ndjson";
-    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
-                      system.live_endpoint(), "--replay", system.replay_endpoint(), "-o",
-                      path.string()},
-                     system.data_dir() / "export.log");
-    REQUIRE(exporter.wait_for(30s) == std::optional<int>(0));
     std::map<std::string, std::map<std::string, int>> counts;
     std::uint64_t previous = 0;
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-        const auto e = json::parse(line);
+    for (const auto& e : op::test::export_log(system)) {
         CHECK(e["seq"].get<std::uint64_t>() == previous + 1);
         previous = e["seq"];
         counts[e["order_id"]][e["type"]]++;

@@ -561,7 +561,9 @@ std::vector<std::string> System::command(const std::string& name) const {
         "--replay", replay_endpoint_,
         "--log-level", options_.log_level,
     };
-    if (name == "payment") {
+    if (name == "broker") {
+        cmd.insert(cmd.end(), options_.broker_args.begin(), options_.broker_args.end());
+    } else if (name == "payment") {
         cmd.insert(cmd.end(), {"--limit", options_.payment_limit});
     } else if (name == "inventory") {
         cmd.insert(cmd.end(), {"--initial-stock", stock_path_.string()});

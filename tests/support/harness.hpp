@@ -122,6 +122,8 @@ struct SystemOptions {
     std::string payment_limit = "5000";
     int decision_timeout_ms = 5000;
     int stall_after_ms = 30000;
+    // Extra flags for the broker's command line, e.g. {"--segment-size", "16KiB"}.
+    std::vector<std::string> broker_args;
     std::string log_level = "info";
     // Bound for each readiness wait in start() / start_all().
     std::chrono::milliseconds start_timeout = 20s;
@@ -158,6 +160,8 @@ public:
     // SIGKILL (a crash); returns the exit status.
     int kill(const std::string& name);
     bool running(const std::string& name);
+    // Whether `name` was ever spawned (running or not).
+    bool started(const std::string& name) const { return processes_.contains(name); }
     // Extra environment for every later spawn of `name` (e.g. OP_FAILPOINTS); {} clears it.
     void set_env(const std::string& name, std::vector<std::pair<std::string, std::string>> env);
     // The process, e.g. for pid() or signal(); throws std::out_of_range if never started.

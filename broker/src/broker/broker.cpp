@@ -178,13 +178,7 @@ struct Broker::Impl {
                                                        zmq::buffer(a.json)};
             zmq::send_multipart(live, frames);
         }
-        for (auto& r : replies) {
-            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
-                                                    zmq::message_t(r.kind),
-                                                    zmq::message_t(r.token),
-                                                    zmq::message_t(r.value)};
-            zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
-        }
+        send_replies(replies);
     }
 
     void accept(std::vector<zmq::message_t>& msg, std::vector<PendingReply>& replies,
@@ -231,6 +225,16 @@ struct Broker::Impl {
                            std::to_string(seq)});
     }
 
+    void send_replies(std::vector<PendingReply>& replies) {
+        for (auto& r : replies) {
+            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
+                                                    zmq::message_t(r.kind),
+                                                    zmq::message_t(r.token),
+                                                    zmq::message_t(r.value)};
+            zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
+        }
+    }
+
     std::string unavailable_reason() const {
         return "the broker cannot store events right now (" + storage_failure +
                "); nothing was appended, send it again later";
@@ -258,13 +262,7 @@ struct Broker::Impl {
                 r.value = unavailable_reason();
             }
         }
-        for (auto& r : replies) {
-            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
-                                                    zmq::message_t(r.kind),
-                                                    zmq::message_t(r.token),
-                                                    zmq::message_t(r.value)};
-            zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
-        }
+        send_replies(replies);
         try_reopen();
     }
 

@@ -13,7 +13,6 @@
 int main(int argc, char** argv) {
     op::broker::BrokerConfig config;
     std::string log_level = "info";
-    std::uint64_t segment_mib = config.segment_bytes >> 20;
 
     CLI::App app{"The order pipeline's broker: validates, numbers and durably logs every event, "
                  "acknowledges publishers once an event is fdatasynced, fans events out live and "
@@ -22,9 +21,12 @@ int main(int argc, char** argv) {
                    "directory for runtime state; the log goes in DATA_DIR/broker/log")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, config.endpoints, true);
-    app.add_option("--segment-mib", segment_mib, "size at which a log segment file rolls, MiB")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 4096));
+    app.add_option("--segment-size", config.segment_bytes,
+                   "size at which a log segment file rolls: bytes, or with a unit (64MiB, 16KiB)")
+        ->default_str("64MiB")
+        ->transform(CLI::AsSizeValue(false))
+        ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{4} << 30)
+                    .description("between 1KiB and 4GiB"));
     op::runtime::add_log_level_flag(app, log_level);
 
     op::broker::ExportOptions export_options;
@@ -43,7 +45,6 @@ int main(int argc, char** argv) {
     export_cmd->add_option("-o,--output", output, "file to write, - for stdout")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    config.segment_bytes = segment_mib << 20;
 
     const auto& stop = op::runtime::install_stop_signals();
     if (*export_cmd) {

@@ -44,7 +44,7 @@ void add_endpoint_flags(CLI::App& app, bus::Endpoints& endpoints, bool binding) 
 
 void add_log_level_flag(CLI::App& app, std::string& level) {
     app.add_option("--log-level", level,
-                   "trace, debug, info, warn, error or off (SPDLOG_LEVEL in the environment "
+                   "trace, debug, info, warn, error, critical or off (SPDLOG_LEVEL in the environment "
                    "overrides it)")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -137,6 +137,12 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         if (!refused.empty()) {
             std::vector<bus::PublishResult> refused_results;
             if (!publish_and_wait(publisher, refused, refused_results, stop)) return;
+            for (std::size_t i = 0; i < refused_results.size(); ++i) {
+                if (!refused_results[i].durable()) {
+                    spdlog::error("order {}: the broker refused the DeadLetter too: {}",
+                                  refused[i].order_id, refused_results[i].error);
+                }
+            }
         }
         failpoint::hit(failpoint::kAfterPublish);
         if (after_publish) after_publish(outputs);
