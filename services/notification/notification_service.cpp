@@ -49,7 +49,10 @@ std::vector<Event> NotificationService::handle(const Event& event, const std::st
 std::string NotificationService::outbox_line(const Event& notified) {
     const auto* n = notified.as<events::CustomerNotified>();
     if (n == nullptr) return {};
+    // The notification's event id travels along: a crash between the broker's ack and the
+    // checkpoint repeats the line, and whoever sends the message drops the repeat by this id.
     nlohmann::json line = {{"ts", notified.ts},
+                           {"notification_id", notified.id},
                            {"order_id", notified.order_id},
                            {"customer", n->customer},
                            {"outcome", n->outcome}};

@@ -17,7 +17,8 @@ public:
     static std::vector<events::EventType> topics();
     std::vector<events::Event> handle(const events::Event& event, const std::string& now);
 
-    // The outbox line for one CustomerNotified: NDJSON with order, customer, outcome, reason.
+    // The outbox line for one CustomerNotified: NDJSON with the notification's event id (the
+    // same if the line is ever repeated), order, customer, outcome, reason.
     static std::string outbox_line(const events::Event& notified);
 
 private:

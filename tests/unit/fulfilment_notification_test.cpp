@@ -236,6 +236,7 @@ TEST_CASE("notification: outbox_line is one line of JSON with the outcome") {
         CHECK(j["reason"] == "Insufficient funds");
         CHECK(j["customer"] == "hank");
         CHECK(j["ts"] == kNow);
+        CHECK(j["notification_id"] == out[0].id);  // the same on a repeat, for de-duplication
     }
     SUBCASE("success has no reason") {
         const auto out = service.handle(shipped("o-2"), kNow);
