@@ -210,6 +210,23 @@ TEST_CASE("chaos: kill -9 any process under load, nothing lost or handled twice"
     CHECK(query_int(system.data_dir() / "payment.db",
                     "SELECT COUNT(*) FROM payments WHERE status = 'refunded'") ==
           query_int(inventory, "SELECT COUNT(*) FROM reservations WHERE outcome = 'refused'"));
+    // Every service's own record agrees with the log, one row per order it acted on.
+    auto in_log = [&](const char* type) {
+        std::int64_t n = 0;
+        for (const auto& [order, counts] : per_order) {
+            if (auto it = counts.find(type); it != counts.end()) n += it->second;
+        }
+        return n;
+    };
+    CHECK(query_int(system.data_dir() / "payment.db", "SELECT COUNT(*) FROM payments") ==
+          in_log("PaymentVerified") + in_log("PaymentFailed"));
+    CHECK(query_int(inventory, "SELECT COUNT(*) FROM reservations") ==
+          in_log("StockReserved") + in_log("OutOfStock"));
+    CHECK(query_int(system.data_dir() / "fulfilment.db", "SELECT COUNT(*) FROM shipments") ==
+          in_log("Shipped"));
+    CHECK(query_int(system.data_dir() / "notification.db",
+                    "SELECT COUNT(*) FROM notifications") == in_log("CustomerNotified"));
+    CHECK(in_log("CustomerNotified") == static_cast<std::int64_t>(ids.size()));
 
     const auto seconds =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() /
