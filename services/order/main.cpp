@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
                    "HTTP worker threads (each waiting /place-order holds one)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
+    app.add_option("--max-sync-waits", config.max_sync_waits,
+                   "most POST /place-order requests waiting for their outcome at once; more are "
+                   "answered 503 with Retry-After (keep it below --http-threads)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
     op::runtime::add_log_level_flag(app, log_level);
     CLI11_PARSE(app, argc, argv);
     config.decision_timeout = std::chrono::milliseconds(decision_timeout_ms);

@@ -68,6 +68,7 @@ struct OrderApp::Impl {
     int bound_port = 0;
     socket_t listen_fd = -1;
 
+    std::atomic<std::size_t> sync_waits{0};  // place-order requests holding a thread
     std::atomic<bool> subscriber_caught_up{false};
     std::atomic<std::uint64_t> applied_seq{0};
     std::atomic<std::uint64_t> broker_head{0};
@@ -101,6 +102,24 @@ struct OrderApp::Impl {
         // chunked or compressed one is read (and inflated) whole first. Refuse both before
         // the body is read; orders are small and every client can send a Content-Length.
         http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+            // Framing a proxy and this server could read differently is refused outright
+            // (request smuggling): several Content-Lengths, or one that is not a plain number.
+            // httplib would take the first, or wait for a body that never comes.
+            const auto lengths = req.get_header_value_count("Content-Length");
+            if (lengths > 1) {
+                res.set_header("Connection", "close");
+                reply_error(res, 400, "more than one Content-Length header");
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            if (lengths == 1) {
+                const auto length = req.get_header_value("Content-Length");
+                if (length.empty() || length.size() > 18 ||
+                    length.find_first_not_of("0123456789") != std::string::npos) {
+                    res.set_header("Connection", "close");
+                    reply_error(res, 400, "Content-Length must be a non-negative integer");
+                    return httplib::Server::HandlerResponse::Handled;
+                }
+            }
             if (req.has_header("Transfer-Encoding")) {
                 res.set_header("Connection", "close");
                 reply_error(res, 411,
@@ -127,7 +146,9 @@ struct OrderApp::Impl {
                                   : res.status == 413 ? "request body is too large (limit: " +
                                                             std::to_string(max_body) + " bytes)"
                                   : res.status == 405 ? "method not allowed here"
-                                                      : "bad request";
+                                  : res.status == 414 ? "the URL is too long"
+                                                      : "bad request: a malformed request line "
+                                                        "or header, or a header over 8 KiB";
             reply_error(res, res.status, message);
             return httplib::Server::HandlerResponse::Handled;
         }));
@@ -207,6 +228,26 @@ struct OrderApp::Impl {
             reply_error(res, 415,
                         "send the order as JSON with the header Content-Type: application/json");
             return;
+        }
+        // Counted before anything is published: a refused request places nothing.
+        struct SyncWaitSlot {
+            std::atomic<std::size_t>* count = nullptr;
+            ~SyncWaitSlot() {
+                if (count) count->fetch_sub(1);
+            }
+        } slot;
+        if (wait_for_outcome) {
+            if (sync_waits.fetch_add(1) >= config.max_sync_waits) {
+                sync_waits.fetch_sub(1);
+                res.set_header("Retry-After", "1");
+                reply_error(res, 503,
+                            fmt::format("{} orders are already waiting for their outcome (the "
+                                        "limit); nothing was placed: retry shortly, or use POST "
+                                        "/orders and poll GET /orders/{{id}}",
+                                        config.max_sync_waits));
+                return;
+            }
+            slot.count = &sync_waits;
         }
         auto parsed = parse_order_request(req.body);
         if (!parsed.order) {
@@ -412,7 +453,8 @@ struct OrderApp::Impl {
               {{"status", ready ? "ok" : "catching up"},
                {"applied_seq", applied_seq.load()},
                {"broker_head", broker_head.load()},
-               {"waiting_requests", waiters.size()}});
+               {"waiting_requests", waiters.size()},
+               {"sync_waits", sync_waits.load()}});
     }
 };
 

@@ -26,6 +26,9 @@ struct OrderAppConfig {
     std::chrono::milliseconds stall_after{30000};
     std::size_t max_body_bytes = 64 * 1024;
     std::size_t http_threads = 64;
+    // POST /place-order requests waiting for their outcome at once; more get 503 at once, so
+    // a stalled pipeline cannot take every HTTP thread (GET /orders and /healthz still answer).
+    std::size_t max_sync_waits = 48;
 };
 
 class OrderApp {

@@ -107,7 +107,7 @@ RunResult run_once(const Point& point, std::uint64_t n) {
     options.decision_timeout_ms = 2000;
     // The smallest segments: the log rolls every two or three events, so every run crosses
     // segment boundaries and log.segment_roll is hit several times.
-    options.broker_args = {"--segment-size", "1KiB"};
+    options.extra_args["broker"] = {"--segment-size", "1KiB"};
     System system(options);
     system.set_env(point.process, {{"OP_FAILPOINTS", spec}});
 

@@ -196,6 +196,21 @@ int free_port() {
     return ntohs(addr.sin_port);
 }
 
+namespace {
+
+// Headers and a Content-Length body have all arrived (a server may keep the connection open).
+bool complete_http_response(const std::string& text) {
+    const auto body_at = text.find("\r\n\r\n");
+    if (body_at == std::string::npos) return false;
+    const auto headers = text.substr(0, body_at);
+    const auto at = headers.find("Content-Length: ");
+    if (at == std::string::npos) return false;
+    const auto length = std::strtoull(headers.c_str() + at + 16, nullptr, 10);
+    return text.size() >= body_at + 4 + length;
+}
+
+}  // namespace
+
 std::string raw_http_exchange(int port, const std::string& request,
                               std::chrono::milliseconds timeout) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -220,7 +235,7 @@ std::string raw_http_exchange(int port, const std::string& request,
         }
         const auto end = Clock::now() + timeout;
         char buf[4096];
-        while (Clock::now() < end) {
+        while (Clock::now() < end && !complete_http_response(answer)) {
             const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
             if (n <= 0) break;
             answer.append(buf, static_cast<std::size_t>(n));
@@ -561,9 +576,7 @@ std::vector<std::string> System::command(const std::string& name) const {
         "--replay", replay_endpoint_,
         "--log-level", options_.log_level,
     };
-    if (name == "broker") {
-        cmd.insert(cmd.end(), options_.broker_args.begin(), options_.broker_args.end());
-    } else if (name == "payment") {
+    if (name == "payment") {
         cmd.insert(cmd.end(), {"--limit", options_.payment_limit});
     } else if (name == "inventory") {
         cmd.insert(cmd.end(), {"--initial-stock", stock_path_.string()});
@@ -573,6 +586,9 @@ std::vector<std::string> System::command(const std::string& name) const {
                                "--decision-timeout-ms",
                                std::to_string(options_.decision_timeout_ms),
                                "--stall-after-ms", std::to_string(options_.stall_after_ms)});
+    }
+    if (auto it = options_.extra_args.find(name); it != options_.extra_args.end()) {
+        cmd.insert(cmd.end(), it->second.begin(), it->second.end());
     }
     return cmd;
 }

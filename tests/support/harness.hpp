@@ -40,8 +40,9 @@ private:
     std::filesystem::path path_;
 };
 
-// Sends `request` as raw bytes to 127.0.0.1:port and returns everything the server writes
-// until it closes the connection or `timeout` passes ("" if it cannot connect). For requests
+// Sends `request` as raw bytes to 127.0.0.1:port and returns what the server writes until the
+// first response is complete (headers and a Content-Length body), the server closes, or
+// `timeout` passes ("" if it cannot connect). For requests
 // an HTTP client library would not send as written (bad framing, hand-made chunks).
 std::string raw_http_exchange(int port, const std::string& request,
                               std::chrono::milliseconds timeout = 5s);
@@ -122,8 +123,9 @@ struct SystemOptions {
     std::string payment_limit = "5000";
     int decision_timeout_ms = 5000;
     int stall_after_ms = 30000;
-    // Extra flags for the broker's command line, e.g. {"--segment-size", "16KiB"}.
-    std::vector<std::string> broker_args;
+    // Extra flags per program, appended to its command line, e.g.
+    // {{"broker", {"--segment-size", "16KiB"}}, {"order", {"--max-sync-waits", "2"}}}.
+    std::map<std::string, std::vector<std::string>> extra_args;
     std::string log_level = "info";
     // Bound for each readiness wait in start() / start_all().
     std::chrono::milliseconds start_timeout = 20s;
