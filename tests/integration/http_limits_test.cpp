@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <future>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -132,4 +133,56 @@ TEST_CASE("more waiting place-order requests than allowed: the rest get 503 at o
     system.start("inventory");
     CHECK(op::test::post_json(system, "/place-order", R"({"item":"phone","amount":3})")
               .body["status"] == "success");
+}
+
+TEST_CASE("a few thousand malformed requests at the ingress: all 4xx, none placed, then an order") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    System system(options);
+    system.start_all();
+    std::mt19937_64 rng(11);
+    auto random_text = [&](std::size_t n) {
+        std::string s(n, '\0');
+        for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+        return s;
+    };
+    const std::vector<std::string> bodies = {
+        "", "{", "}", "null", "[]", "\"phone\"", "{\"item\":\"phone\"}", "{\"amount\":1}",
+        R"({"item":"phone","amount":"1"})", R"({"item":"phone","amount":1e400})",
+        R"({"item":"phone","amount":-1})", R"({"item":"phone","amount":1,"quantity":-2})",
+        R"({"item":"","amount":1})", R"({"item":"phone","amount":1,"x":1})",
+        R"({"item":"phone","amount":0.001})", R"({"item":{"a":1},"amount":1})",
+    };
+    auto client = system.http();
+    int refused = 0;
+    for (int i = 0; i < 2000; ++i) {
+        std::string body;
+        switch (i % 4) {
+            case 0: body = bodies[rng() % bodies.size()]; break;
+            case 1: body = random_text(1 + rng() % 300); break;
+            case 2:  // an amount that is never a number
+                body = "{\"item\":\"phone\",\"amount\":x" + random_text(rng() % 20) + "}";
+                break;
+            default: body = std::string(70 * 1024, 'x'); break;  // over the 64 KiB limit
+        }
+        auto res = client.Post(i % 2 ? "/orders" : "/place-order", body, "application/json");
+        REQUIRE(res);
+        CAPTURE(body.substr(0, 80));
+        CHECK(res->status >= 400);
+        CHECK(res->status < 500);
+        const auto j = json::parse(res->body, nullptr, false);
+        CHECK((j.is_object() && j.contains("error")));
+        refused += res->status >= 400 && res->status < 500;
+    }
+    CHECK(refused == 2000);
+    // And raw garbage instead of HTTP: the connection is dropped or answered 400, nothing more.
+    for (int i = 0; i < 50; ++i) {
+        const std::string text = op::test::raw_http_exchange(
+            system.order_port(), random_text(1 + rng() % 500) + "\r\n\r\n", 100ms);
+        if (!text.empty()) CHECK(text.rfind("HTTP/1.1 4", 0) == 0);
+    }
+    CHECK(op::test::export_log(system).empty());
+    const auto order = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+    CHECK(order.status == 200);
+    CHECK(order.body["status"] == "success");
 }

@@ -45,6 +45,46 @@ struct Appended {
     std::string json;
 };
 
+// Logs refusals without letting a flood of garbage flood the log: the first kBurst in each
+// second line by line, then one line per second saying how many more there were.
+class RefusalLog {
+public:
+    void refused(std::string_view what, std::string_view reason) {
+        const auto now = Clock::now();
+        if (now - window_start_ >= std::chrono::seconds(1)) {
+            flush();
+            window_start_ = now;
+        }
+        if (in_window_++ < kBurst) {
+            spdlog::warn("refused a {}: {}", what, reason);
+        } else {
+            ++suppressed_;
+            last_ = fmt::format("{}: {}", what, reason);
+        }
+    }
+
+    // Called from the loop, so a count left over from a burst is logged once it is over.
+    void tick() {
+        if (suppressed_ > 0 && Clock::now() - window_start_ >= std::chrono::seconds(1)) flush();
+    }
+
+    void flush() {
+        if (suppressed_ > 0) {
+            spdlog::warn("refused {} more requests in the last second (the latest: {})",
+                         suppressed_, last_);
+        }
+        suppressed_ = 0;
+        in_window_ = 0;
+    }
+
+private:
+    static constexpr std::uint64_t kBurst = 20;
+    Clock::time_point window_start_{};
+    std::uint64_t in_window_ = 0;
+    std::uint64_t suppressed_ = 0;
+    std::string last_;
+};
+
 // How often a broker whose storage failed tries to reopen its log.
 constexpr auto kReopenInterval = std::chrono::milliseconds(500);
 
@@ -55,6 +95,7 @@ struct Broker::Impl {
     log::SegmentLog log;
     std::unordered_map<std::string, std::uint64_t> seq_by_id;
     BrokerStats stats;
+    RefusalLog refusals;
     // Set while the log cannot take writes (a failed write or fsync and no successful reopen
     // since): publishes are answered UNAVAILABLE until a reopen works.
     std::string storage_failure;
@@ -131,10 +172,12 @@ struct Broker::Impl {
             if (items[1].revents & ZMQ_POLLIN) serve_replays();
             if (items[2].revents & ZMQ_POLLIN) drain_subscriptions();
             if (Clock::now() >= next_heartbeat) {
+                refusals.tick();
                 send_heartbeat();
                 next_heartbeat = Clock::now() + config.heartbeat;
             }
         }
+        refusals.flush();
         spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused)",
                      log.head(), stats.appended, stats.duplicates, stats.rejected);
     }
@@ -185,7 +228,7 @@ struct Broker::Impl {
                 std::vector<Appended>& appended) {
         auto refuse = [&](std::string token, std::string reason) {
             ++stats.rejected;
-            spdlog::warn("refused a publish: {}", reason);
+            refusals.refused("publish", reason);
             if (msg.empty()) return;
             replies.push_back({std::move(msg[0]), std::string(protocol::kError), std::move(token),
                                std::move(reason)});
@@ -300,7 +343,7 @@ struct Broker::Impl {
         reply.push_back(std::move(msg[0]));
         auto refuse = [&](std::string req, std::string reason) {
             ++stats.rejected;
-            spdlog::warn("refused a replay request: {}", reason);
+            refusals.refused("replay request", reason);
             reply.emplace_back(std::string(protocol::kError));
             reply.emplace_back(req);
             reply.emplace_back(reason);

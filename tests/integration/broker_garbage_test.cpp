@@ -1,0 +1,178 @@
+// The broker's three sockets under garbage: wrong frame counts, empty frames, non-JSON, JSON of
+// the wrong shape, unknown event types, oversized frames and absurd replay requests, a few
+// thousand of each, straight at the ZeroMQ endpoints. Every well-framed request gets an ERR
+// naming the problem; the broker keeps running, appends none of it, and the next real order
+// goes through.
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "harness.hpp"
+#include "inspect.hpp"
+#include "order_api.hpp"
+
+using nlohmann::json;
+using op::test::poll_until;
+using op::test::System;
+using op::test::SystemOptions;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Frames = std::vector<std::string>;
+
+// Sends every request on one DEALER and collects the replies until `expected` arrived or the
+// broker went quiet for a second. Returns the replies' first frames (ERR, BATCH, ...).
+std::vector<Frames> exchange(zmq::context_t& ctx, const std::string& endpoint,
+                             const std::vector<Frames>& requests, std::size_t expected) {
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::sndhwm, 0);
+    s.set(zmq::sockopt::rcvhwm, 0);
+    s.connect(endpoint);
+    for (const auto& r : requests) {
+        std::vector<zmq::const_buffer> frames;
+        for (const auto& f : r) frames.push_back(zmq::buffer(f));
+        REQUIRE(zmq::send_multipart(s, frames));
+    }
+    std::vector<Frames> replies;
+    std::vector<zmq::message_t> msg;
+    while (replies.size() < expected) {
+        zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(1000));
+        if (!(item.revents & ZMQ_POLLIN)) break;  // quiet for a second: no more answers
+        msg.clear();
+        if (!zmq::recv_multipart(s, std::back_inserter(msg))) break;
+        Frames f;
+        for (auto& m : msg) f.push_back(m.to_string());
+        replies.push_back(std::move(f));
+    }
+    return replies;
+}
+
+std::string valid_order_json(const std::string& id) {
+    return json{{"id", id}, {"type", "OrderPlaced"}, {"order_id", id}, {"ts",
+                "2026-11-26T05:00:00.000000Z"}, {"v", 2},
+                {"data", {{"item", "phone"}, {"quantity", 1}, {"amount_cents", 100}}}}
+        .dump();
+}
+
+}  // namespace
+
+TEST_CASE("thousands of malformed frames at every broker socket: refused, nothing appended") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    System system(options);
+    system.start_all();
+    zmq::context_t ctx(1);
+    std::mt19937_64 rng(7);
+    auto random_bytes = [&](std::size_t n) {
+        std::string s(n, '\0');
+        for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+        return s;
+    };
+
+    // ---- publish endpoint: every request below is refused with ERR and a reason.
+    const json valid = json::parse(valid_order_json("x"));
+    std::vector<Frames> publish;
+    std::vector<std::string> expected_reason;
+    auto add = [&](Frames f, const char* reason) {
+        publish.push_back(std::move(f));
+        expected_reason.emplace_back(reason);
+    };
+    for (int i = 0; i < 300; ++i) {
+        const std::string t = "t" + std::to_string(i);
+        add({"PUB"}, "frames");
+        add({"PUB", t}, "frames");
+        add({"PUB", t, valid_order_json("g" + t), "extra"}, "frames");
+        add({"", "", ""}, "frames");
+        add({"PUBLISH", t, valid_order_json("h" + t)}, "frames");
+        add({"PUB", t, ""}, "not valid JSON");
+        add({"PUB", t, random_bytes(1 + rng() % 200)}, "");
+        add({"PUB", t, "[1,2,3]"}, "object");
+        add({"PUB", t, R"({"type":5})"}, "type");
+        json unknown = valid;
+        unknown["type"] = "FreeMoney";
+        unknown["id"] = "u" + t;
+        add({"PUB", t, unknown.dump()}, "not a known event type");
+        json no_data = valid;
+        no_data.erase("data");
+        no_data["id"] = "d" + t;
+        add({"PUB", t, no_data.dump()}, "data");
+        json negative = valid;
+        negative["data"]["amount_cents"] = -100;
+        negative["id"] = "n" + t;
+        add({"PUB", t, negative.dump()}, "amount_cents");
+    }
+    const auto publish_replies =
+        exchange(ctx, system.publish_endpoint(), publish, publish.size());
+    REQUIRE(publish_replies.size() == publish.size());
+    std::size_t errors = 0;
+    for (std::size_t i = 0; i < publish_replies.size(); ++i) {
+        const auto& r = publish_replies[i];
+        REQUIRE(r.size() == 3);
+        errors += r[0] == "ERR";
+        CHECK_MESSAGE(r[0] == "ERR", "reply ", i, ": ", r[0], " ", r[2]);
+        if (!expected_reason[i].empty()) {
+            CHECK_MESSAGE(r[2].find(expected_reason[i]) != std::string::npos, r[2]);
+        }
+    }
+    CHECK(errors == publish.size());
+
+    // A frame over the broker's 1 MiB limit: ZeroMQ drops the connection, nothing is read.
+    exchange(ctx, system.publish_endpoint(),
+             {{"PUB", "big", std::string(2u << 20, '{')}}, 0);
+
+    // ---- replay endpoint: malformed and absurd requests.
+    std::vector<Frames> replay;
+    for (int i = 0; i < 200; ++i) {
+        const std::string id = "r" + std::to_string(i);
+        replay.push_back({"REPLAY"});
+        replay.push_back({"REPLAY", id, "1", "10"});
+        replay.push_back({"REPLAY", id, "one", "10", ""});
+        replay.push_back({"REPLAY", id, "1", "0", ""});
+        replay.push_back({"REPLAY", id, "1", "99999999999999", ""});
+        replay.push_back({"REPLAY", id, "-1", "10", ""});
+        replay.push_back({"REPLAY", id, "1", "10", "NoSuchTopic"});
+        replay.push_back({"GIMME", id, "1", "10", ""});
+        replay.push_back({random_bytes(8), random_bytes(3)});
+    }
+    const auto replay_replies = exchange(ctx, system.replay_endpoint(), replay, replay.size());
+    REQUIRE(replay_replies.size() == replay.size());
+    for (const auto& r : replay_replies) CHECK(r[0] == "ERR");
+    // From far past the head: an empty batch, not an error and not a scan.
+    const auto far =
+        exchange(ctx, system.replay_endpoint(), {{"REPLAY", "far", "18446744073709551615", "10", ""}}, 1);
+    REQUIRE(far.size() == 1);
+    CHECK(far[0][0] == "BATCH");
+    CHECK(far[0].size() == 4);  // BATCH, id, head, next_from: no events
+
+    // ---- live endpoint: garbage sent upstream on an XSUB is drained and ignored.
+    {
+        zmq::socket_t x(ctx, zmq::socket_type::xsub);
+        x.set(zmq::sockopt::linger, 0);
+        x.connect(system.live_endpoint());
+        for (int i = 0; i < 2000; ++i) {
+            const std::string junk = random_bytes(1 + rng() % 64);
+            x.send(zmq::buffer(junk), zmq::send_flags::dontwait);
+        }
+    }
+
+    // Still alive, nothing appended, and a real order goes through.
+    CHECK(system.running("broker"));
+    CHECK(op::test::export_log(system).empty());
+    const auto order = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+    CHECK(order.status == 200);
+    CHECK(order.body["status"] == "success");
+    CHECK(op::test::export_log(system).size() == 5);
+    REQUIRE(system.stop("broker") == 0);
+    // The refusals are counted in the broker's closing line.
+    const auto tail = system.log_tail("broker", 3);
+    CHECK_MESSAGE(tail.find(std::to_string(publish.size() + replay.size()) + " refused") !=
+                      std::string::npos,
+                  tail);
+}
