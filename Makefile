@@ -10,7 +10,7 @@ CTEST ?= ctest
 CLANG_FORMAT ?= clang-format
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run tap test test-asan chaos format clean
+.PHONY: help deps build run tap test test-asan chaos fuzz format clean
 
 help:
 	@echo "Targets:"
@@ -22,6 +22,8 @@ help:
 	@echo "  make chaos      a long chaos run (SIGKILL and restart every process under load),"
 	@echo "                  then a crash at every failpoint"
 	@echo "                  (CHAOS_ORDERS, CHAOS_SECONDS, CHAOS_SEED to change or replay it)"
+	@echo "  make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang, in $(FUZZ_BUILD_DIR)/);"
+	@echo "                  crash inputs land in tests/fuzz/crashes/ and make test replays them"
 	@echo "  make test-asan  the same with AddressSanitizer + UBSan, in $(ASAN_BUILD_DIR)/"
 	@echo "  make format     clang-format -i the project's .cpp/.hpp files"
 	@echo "  make clean      remove $(BUILD_DIR)/ and $(ASAN_BUILD_DIR)/"
@@ -58,6 +60,28 @@ CHAOS_SECONDS ?= 60
 chaos: build
 	OP_CHAOS_ORDERS=$(CHAOS_ORDERS) OP_CHAOS_SECONDS=$(CHAOS_SECONDS) OP_CHAOS_SEED=$(CHAOS_SEED) \
 		$(BUILD_DIR)/bin/chaos_tests
+
+# libFuzzer with clang, in its own build tree. Each target starts from its committed seed corpus
+# (tests/fuzz/corpus/T) and keeps what it learns in $(FUZZ_BUILD_DIR)/corpus/T; an input that
+# crashes is written to tests/fuzz/crashes/T/, where `make test` replays it from then on.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= event_decoder order_request segment_log
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOP_FUZZ=ON
+	$(CMAKE) --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD_DIR)/corpus/$$t tests/fuzz/crashes/$$t; \
+		log=$(FUZZ_BUILD_DIR)/fuzz_$$t.log; \
+		echo "==> fuzz_$$t for $(FUZZ_SECONDS) s (log: $$log)"; \
+		$(FUZZ_BUILD_DIR)/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=tests/fuzz/crashes/$$t/ \
+			$(FUZZ_BUILD_DIR)/corpus/$$t tests/fuzz/corpus/$$t > $$log 2>&1 \
+		|| { tail -40 $$log; echo "fuzz_$$t crashed: the input is in tests/fuzz/crashes/$$t/"; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss" $$log; \
+		echo "corpus: $$(ls $(FUZZ_BUILD_DIR)/corpus/$$t | wc -l) inputs"; \
+	done
 
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_BUILD_DIR) -j $(JOBS)

@@ -9,6 +9,10 @@ packages=(
     libcpp-httplib-dev libcli11-dev libsqlite3-dev
     curl
 )
+# `make fuzz` also needs clang and its libFuzzer runtime.
+if [[ ${1:-} == --fuzz ]]; then
+    packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -44,7 +44,10 @@ bool RecordReader::fill(std::size_t need) {
         len_ -= pos_;
         pos_ = 0;
     }
-    const std::size_t want = std::max(need, chunk_bytes_);
+    // A chunk, but never more than the range holds: reading a small segment must not allocate
+    // (and zero) a whole chunk.
+    const std::size_t want = std::max(
+        need, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes_, end_ - buf_offset_)));
     if (buf_.size() < want) buf_.resize(want);
 
     const std::uint64_t file_pos = buf_offset_ + len_;
