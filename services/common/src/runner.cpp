@@ -58,7 +58,12 @@ std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
         reason = e.what();
     } catch (const store::DbError& e) {
         if (!e.refused_data()) {
-            db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+            // SQLite may already have rolled the whole transaction back (disk full, I/O
+            // error); then the savepoint is gone, and the original error is the one to report.
+            try {
+                db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+            } catch (const store::DbError&) {  // NOLINT(bugprone-empty-catch): rethrown below
+            }
             throw;
         }
         reason = std::string("the database refused its effects: ") + e.what();
