@@ -54,6 +54,36 @@ std::map<std::string, std::map<std::string, int>> log_counts(System& system) {
     return counts;
 }
 
+// A tmpfs of a given size mounted over `dir` (root only; the caller skips the test when
+// mounted() is false), unmounted on destruction. Declared before the System that uses it, so
+// the processes are stopped before it goes.
+class TmpfsMount {
+public:
+    TmpfsMount(std::filesystem::path dir, std::string size) : dir_(std::move(dir)) {
+        std::filesystem::create_directories(dir_);
+        mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+        if (!mounted_) error_ = std::strerror(errno);
+    }
+    ~TmpfsMount() {
+        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    TmpfsMount(const TmpfsMount&) = delete;
+    TmpfsMount& operator=(const TmpfsMount&) = delete;
+
+    bool mounted() const { return mounted_; }
+    const std::string& error() const { return error_; }
+    // Remounts with new options (MS_RDONLY in `flags` makes it read-only); false on failure.
+    bool remount(unsigned long flags, const std::string& size) {
+        return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | flags,
+                       ("size=" + size).c_str()) == 0;
+    }
+
+private:
+    std::filesystem::path dir_;
+    bool mounted_ = false;
+    std::string error_;
+};
+
 void check_each_event_once(const std::map<std::string, std::map<std::string, int>>& counts) {
     for (const auto& [order, types] : counts) {
         for (const auto& [type, n] : types) CHECK_MESSAGE(n == 1, order, " has ", n, " ", type);
@@ -128,17 +158,12 @@ TEST_CASE("disk full and failing fsyncs: refused with a reason, nothing acknowle
 
 TEST_CASE("a real full disk: the broker's log on a size-limited tmpfs fills, then grows") {
     TempDir dir("op-disk-full");
-    const auto mount_point = dir.path() / "broker";  // the broker keeps its log under here
-    std::filesystem::create_directories(mount_point);
-    if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=64k") != 0) {
-        MESSAGE("skipped: cannot mount a size-limited tmpfs here (", std::strerror(errno),
+    TmpfsMount disk(dir.path() / "broker", "64k");  // the broker keeps its log under here
+    if (!disk.mounted()) {
+        MESSAGE("skipped: cannot mount a size-limited tmpfs here (", disk.error(),
                 "); the failpoint test above covers the same paths");
         return;
     }
-    struct Unmount {
-        std::filesystem::path path;
-        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-    } unmount{mount_point};
 
     SystemOptions options;
     options.initial_stock_json = R"({"phone": 100000})";
@@ -164,7 +189,7 @@ TEST_CASE("a real full disk: the broker's log on a size-limited tmpfs fills, the
     MESSAGE("the 64 KiB disk filled after ", accepted.size(), " orders");
 
     // More space: the refused order goes in on retry, and everything in flight completes.
-    REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", MS_REMOUNT, "size=4m") == 0);
+    REQUIRE(disk.remount(0, "4m"));
     Answer retried;
     REQUIRE(poll_until(15s, [&] {
         retried = place(system, "fill-" + std::to_string(n), order);
@@ -188,19 +213,12 @@ TEST_CASE("a read-only data dir: the broker refuses to start saying why, and sta
     // injected errors above (EROFS takes the same path as EIO); here the broker starts on one.
     TempDir dir("op-read-only");
     const auto mount_point = dir.path() / "broker";
-    std::filesystem::create_directories(mount_point);
-    if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=4m") != 0) {
-        MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), ")");
+    TmpfsMount disk(mount_point, "4m");
+    if (!disk.mounted()) {
+        MESSAGE("skipped: cannot mount a tmpfs here (", disk.error(), ")");
         return;
     }
-    struct Unmount {
-        std::filesystem::path path;
-        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-    } unmount{mount_point};
-    auto remount = [&](unsigned long read_only) {
-        REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", MS_REMOUNT | read_only,
-                        "size=4m") == 0);
-    };
+    auto remount = [&](unsigned long read_only) { REQUIRE(disk.remount(read_only, "4m")); };
 
     SystemOptions options;
     options.initial_stock_json = R"({"phone": 10})";
