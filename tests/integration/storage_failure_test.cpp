@@ -65,7 +65,9 @@ public:
         if (!mounted_) error_ = std::strerror(errno);
     }
     ~TmpfsMount() {
-        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+        // The processes are stopped by now, so a plain unmount works; detach if it does not,
+        // so the temporary directory can still be removed.
+        if (mounted_ && ::umount2(dir_.c_str(), 0) != 0) ::umount2(dir_.c_str(), MNT_DETACH);
     }
     TmpfsMount(const TmpfsMount&) = delete;
     TmpfsMount& operator=(const TmpfsMount&) = delete;
