@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs the whole pipeline in the foreground (what `make run` does after building): the broker,
 # then the five services, each program's output prefixed with its name. Ctrl-C (or SIGTERM)
-# stops the services, then the broker, and exits 0. If a program dies on its own, the rest are
-# stopped and the script exits non-zero.
+# stops the services, then the broker, and exits 0. A program that dies on its own is restarted
+# (every program resumes from its checkpoint or its log, so nothing is lost or done twice);
+# one that dies more than OP_MAX_RESTARTS times in a minute stops the rest, and the script exits
+# non-zero.
 #
 #   scripts/run.sh BUILD_DIR
 #
 # Environment: OP_DATA_DIR (default: <repo>/var), OP_HTTP_PORT (5000), OP_PUBLISH_PORT (5555),
 # OP_LIVE_PORT (5556), OP_REPLAY_PORT (5557), OP_LOG_LEVEL (info), OP_START_TIMEOUT (30, s),
-# OP_STOP_TIMEOUT (10, s), OP_INITIAL_STOCK (data/inventory.json), NO_COLOR (set: no colours
-# even on a terminal).
+# OP_STOP_TIMEOUT (10, s), OP_INITIAL_STOCK (data/inventory.json), OP_MAX_RESTARTS (5 a minute
+# per program; 0: stop everything at the first death), NO_COLOR (set: no colours even on a
+# terminal).
 set -euo pipefail
 
 readonly services=(payment inventory fulfilment notification order)
@@ -43,6 +46,7 @@ log_level=${OP_LOG_LEVEL:-info}
 start_timeout=${OP_START_TIMEOUT:-30}
 stop_timeout=${OP_STOP_TIMEOUT:-10}
 initial_stock=${OP_INITIAL_STOCK:-data/inventory.json}
+max_restarts=${OP_MAX_RESTARTS:-5}
 
 binary_of() {
     if [[ $1 == broker ]]; then echo "$bin_dir/broker"; else echo "$bin_dir/$1-service"; fi
@@ -81,6 +85,7 @@ prefix_output() {
 }
 
 declare -A pid_of=()
+declare -A restart_times=()
 prefixer_pids=()
 
 start_program() {
@@ -212,18 +217,26 @@ healthz_ok() {
     curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$http_port/healthz" 2>/dev/null
 }
 
+# Starts one program with its command line (also used to restart it).
+launch() {
+    case $1 in
+        inventory)
+            start_program inventory "$(binary_of inventory)" "${common[@]}" \
+                --initial-stock "$initial_stock" ;;
+        order)
+            start_program order "$(binary_of order)" "${common[@]}" --host 127.0.0.1 \
+                --port "$http_port" --initial-stock "$initial_stock" ;;
+        *) start_program "$1" "$(binary_of "$1")" "${common[@]}" ;;
+    esac
+}
+
 say "data dir $data_dir"
-start_program broker "$(binary_of broker)" "${common[@]}"
+launch broker
 if ! wait_until "broker (${publish_ep})" port_open "${OP_PUBLISH_PORT:-5555}"; then
     exit "$((stopping ? 0 : 1))"
 fi
 
-start_program payment "$(binary_of payment)" "${common[@]}"
-start_program inventory "$(binary_of inventory)" "${common[@]}" --initial-stock "$initial_stock"
-start_program fulfilment "$(binary_of fulfilment)" "${common[@]}"
-start_program notification "$(binary_of notification)" "${common[@]}"
-start_program order "$(binary_of order)" "${common[@]}" --host 127.0.0.1 --port "$http_port" \
-    --initial-stock "$initial_stock"
+for name in "${services[@]}"; do launch "$name"; done
 
 if ! wait_until "order service (http://127.0.0.1:$http_port/healthz)" healthz_ok; then
     exit "$((stopping ? 0 : 1))"
@@ -238,24 +251,43 @@ cat <<EOF
     Ctrl-C to stop.
 EOF
 
+# Polls rather than `wait -n`: two programs that die together must both be seen, and bash's
+# `wait -n` reports a child that died while the script was busy restarting another one late or
+# never.
 while :; do
-    died_pid=
-    status=0
-    wait -n -p died_pid "${pid_of[@]}" || status=$?
     if ((stopping)); then
         say "stopping"
         stop_all
         exit 0
     fi
-    if [[ -n $died_pid ]]; then
-        for name in "${!pid_of[@]}"; do
-            if [[ ${pid_of[$name]} == "$died_pid" ]]; then
-                unset "pid_of[$name]"
-                echo "run: $name exited unexpectedly (status $status); stopping the rest" >&2
-                break
-            fi
-        done
+    find_dead
+    if [[ -z $dead_name ]]; then
+        sleep 0.2
+        continue
+    fi
+    collect_status "$dead_name"
+    status=$exit_status
+    unset "pid_of[$dead_name]"
+    # Restarts in the last minute, as a list of times; too many means it cannot run.
+    recent=()
+    for t in ${restart_times[$dead_name]:-}; do
+        if ((SECONDS - t < 60)); then recent+=("$t"); fi
+    done
+    if ((${#recent[@]} >= max_restarts)); then
+        if ((max_restarts == 0)); then
+            echo "run: $dead_name exited (status $status); restarts are off" \
+                "(OP_MAX_RESTARTS=0), stopping the rest" >&2
+        else
+            echo "run: $dead_name exited (status $status), ${#recent[@]} restarts in the last" \
+                "minute already; stopping the rest (see its lines above)" >&2
+        fi
         stop_all
         exit 1
     fi
+    echo "run: $dead_name exited unexpectedly (status $status); restarting it, it resumes" \
+        "where it stopped" >&2
+    recent+=("$SECONDS")
+    restart_times[$dead_name]="${recent[*]}"
+    sleep 0.5  # so a program that fails at once does not spin
+    ((stopping)) || launch "$dead_name"
 done
