@@ -18,6 +18,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -176,7 +177,10 @@ void TempDir::remove() noexcept {
 // ---------------------------------------------------------------------------------------------
 // Ports, polling, files
 
-int free_port() {
+namespace {
+
+// Binds 127.0.0.1:port (0: any) and returns the port bound, or -1 if it is taken.
+int try_bind(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         throw sys_error("free_port: socket");
@@ -184,16 +188,32 @@ int free_port() {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
     socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        const int err = errno;
-        ::close(fd);
-        throw sys_error("free_port: bind/getsockname on 127.0.0.1:0", err);
+    int bound = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        bound = ntohs(addr.sin_port);
     }
     ::close(fd);
-    return ntohs(addr.sin_port);
+    return bound;
+}
+
+}  // namespace
+
+int free_port() {
+    // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out for
+    // bind(0) is also what it hands to the next outgoing connection, and the tests make many,
+    // so such a port can be taken before the program under test binds it.
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(20000, 32000);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+        const int port = try_bind(pick(rng));
+        if (port > 0) return port;
+    }
+    const int port = try_bind(0);
+    if (port < 0) throw sys_error("free_port: bind on 127.0.0.1:0");
+    return port;
 }
 
 namespace {
