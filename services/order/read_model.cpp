@@ -112,16 +112,16 @@ void ReadModel::set_status(const Event& e, const char* status) {
         .run();
 }
 
-bool ReadModel::apply(const Event& e) {
-    const bool decided = apply_to_order(e);
+// Only CustomerNotified and PaymentRefunded can make an order terminal (it needs the notice,
+// and a paid failure also the refund), so only they recompute the column.
+void ReadModel::refresh_terminal(const std::string& order_id) {
     db_.prepare(std::string("UPDATE orders SET terminal = (") + kTerminalSql +
                 ") WHERE order_id = ?")
-        .bind(e.order_id)
+        .bind(order_id)
         .run();
-    return decided;
 }
 
-bool ReadModel::apply_to_order(const Event& e) {
+bool ReadModel::apply(const Event& e) {
     // The timeline is keyed by seq, so applying an event twice changes nothing.
     auto& timeline = db_.prepare(
         "INSERT OR IGNORE INTO order_events (order_id, seq, type, id, causation_id, ts) "
@@ -180,6 +180,7 @@ bool ReadModel::apply_to_order(const Event& e) {
             db_.prepare("UPDATE orders SET refunded = 1, updated_at = ? WHERE order_id = ?")
                 .bind(e.ts, e.order_id)
                 .run();
+            refresh_terminal(e.order_id);
             return false;
         case events::EventType::Shipped:
             db_.prepare("UPDATE orders SET status = 'shipped', tracking_id = ?, updated_at = ? "
@@ -193,6 +194,7 @@ bool ReadModel::apply_to_order(const Event& e) {
                         "WHERE order_id = ?")
                 .bind(e.ts, e.order_id)
                 .run();
+            refresh_terminal(e.order_id);
             return false;
         case events::EventType::DeadLetter: {
             // The order stops moving; say why where its status is read.

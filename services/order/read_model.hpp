@@ -82,7 +82,7 @@ public:
     std::int64_t stock_count();
 
 private:
-    bool apply_to_order(const events::Event& event);
+    void refresh_terminal(const std::string& order_id);
     OrderView row_to_view(store::Statement& q);
     void set_status(const events::Event& e, const char* status);
 

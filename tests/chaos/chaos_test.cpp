@@ -21,6 +21,7 @@
 #include "order_api.hpp"
 
 using nlohmann::json;
+using op::test::env_or;
 using op::test::poll_until;
 using op::test::query_int;
 using op::test::System;
@@ -29,11 +30,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 struct Accepted {
     std::string order_id;

@@ -35,6 +35,7 @@
 #include "order_api.hpp"
 
 using nlohmann::json;
+using op::test::env_or;
 using op::test::poll_until;
 using op::test::query_int;
 using op::test::try_query_int;
@@ -49,11 +50,6 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kReactingServices = {"payment", "inventory", "fulfilment",
                                                     "notification"};
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 struct Point {
     std::string name;

@@ -265,6 +265,11 @@ std::string raw_http_exchange(int port, const std::string& request,
     return answer;
 }
 
+std::uint64_t env_or(const char* name, std::uint64_t fallback) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
+}
+
 std::string free_tcp_endpoint() { return "tcp://127.0.0.1:" + std::to_string(free_port()); }
 
 bool poll_until(std::chrono::milliseconds deadline, const std::function<bool()>& condition,

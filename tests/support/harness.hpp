@@ -57,6 +57,10 @@ std::string free_tcp_endpoint();
 bool poll_until(std::chrono::milliseconds deadline, const std::function<bool()>& condition,
                 std::chrono::milliseconds interval = 10ms);
 
+// An unsigned integer from the environment (a test's bounds, a seed to replay), or `fallback`
+// when the variable is unset or empty.
+std::uint64_t env_or(const char* name, std::uint64_t fallback);
+
 // Reads a whole file, or the part from byte `offset` on. Missing file -> "".
 std::string read_file(const std::filesystem::path& path, std::uintmax_t offset = 0);
 // The last `lines` lines of a file (missing file -> "").

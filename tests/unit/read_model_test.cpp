@@ -501,3 +501,43 @@ TEST_CASE("read model: to_json of an order and a timeline entry") {
     CHECK_FALSE(first.contains("causation_id"));
     CHECK(op::order::to_json(tl[1])["causation_id"] == s.placed.id);
 }
+
+TEST_CASE("read model: stalled lists exactly the orders that are not terminal yet") {
+    Db db(":memory:");
+    ReadModel model(db);
+    std::uint64_t seq = 0;
+    // The chains carry no timestamps (""), so every unfinished order is older than this cutoff.
+    const std::string cutoff = "9999";
+    const auto s = success_chain(seq, "o-ok");
+    for (const Event* e : {&s.placed, &s.verified, &s.reserved, &s.shipped}) {
+        model.apply(*e);
+        CHECK(model.count_stalled(cutoff) == 1);
+    }
+    model.apply(s.notified);
+    CHECK(model.count_stalled(cutoff) == 0);
+
+    for (const bool refund_first : {true, false}) {
+        CAPTURE(refund_first);
+        const std::string id = refund_first ? "o-refund-first" : "o-notice-first";
+        const auto o = out_of_stock_chain(seq, id, refund_first);
+        const std::vector<const Event*> events =
+            refund_first ? std::vector<const Event*>{&o.placed, &o.verified, &o.shortage,
+                                                     &o.refunded, &o.notified}
+                         : std::vector<const Event*>{&o.placed, &o.verified, &o.shortage,
+                                                     &o.notified, &o.refunded};
+        for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+            model.apply(*events[i]);
+            REQUIRE(model.stalled(cutoff, 10, 0).size() == 1);
+            CHECK(model.stalled(cutoff, 10, 0)[0].order_id == id);
+        }
+        model.apply(*events.back());
+        CHECK(model.count_stalled(cutoff) == 0);
+    }
+
+    const auto f = payment_failure_chain(seq, "o-funds");
+    model.apply(f.placed);
+    model.apply(f.failed);
+    CHECK(model.count_stalled(cutoff) == 1);
+    model.apply(f.notified);
+    CHECK(model.count_stalled(cutoff) == 0);
+}

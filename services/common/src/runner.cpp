@@ -48,11 +48,17 @@ bool publish_and_wait(bus::Publisher& publisher, const std::vector<events::Event
 std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
                                      const Handler& handler, const events::Event& event,
                                      const std::string& event_json, const std::string& now) {
+    // Prepared once and cached: this runs for every event a service handles.
+    auto savepoint = [&](const char* sql) { db.prepare(sql).bind().run(); };
+    auto undo = [&] {
+        savepoint("ROLLBACK TO apply_one");
+        savepoint("RELEASE apply_one");
+    };
     std::string reason;
-    db.exec("SAVEPOINT apply_one");
+    savepoint("SAVEPOINT apply_one");
     try {
         auto produced = handler(event, now);
-        db.exec("RELEASE apply_one");
+        savepoint("RELEASE apply_one");
         return produced;
     } catch (const PoisonEvent& e) {
         reason = e.what();
@@ -61,7 +67,7 @@ std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
             // SQLite may already have rolled the whole transaction back (disk full, I/O
             // error); then the savepoint is gone, and the original error is the one to report.
             try {
-                db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+                undo();
             } catch (const store::DbError&) {  // NOLINT(bugprone-empty-catch): rethrown below
             }
             throw;
@@ -70,7 +76,7 @@ std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
     } catch (const std::exception& e) {
         reason = std::string("the handler failed: ") + e.what();
     }
-    db.exec("ROLLBACK TO apply_one; RELEASE apply_one");
+    undo();
     if (reason.size() > 1000) reason.resize(1000);
     spdlog::error("order {} seq {} {}: set aside as a DeadLetter: {}", event.order_id, event.seq,
                   event.type_name(), reason);
