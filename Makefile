@@ -46,8 +46,9 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 run: build
 	scripts/run.sh $(BUILD_DIR)
 
+# The tap connects with the operator's key from make run's data dir (OP_INSECURE=1: no key).
 tap: build
-	$(BUILD_DIR)/bin/tap $(TAP_ARGS)
+	$(BUILD_DIR)/bin/tap $(if $(filter 1,$(OP_INSECURE)),--insecure,--keys-dir $(or $(OP_DATA_DIR),var)/keys) $(TAP_ARGS)
 
 # CTest's summary is the last thing it prints and its exit code is make's: nothing after it.
 test: build

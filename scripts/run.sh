@@ -11,8 +11,8 @@
 # Environment: OP_DATA_DIR (default: <repo>/var), OP_HTTP_PORT (5000), OP_PUBLISH_PORT (5555),
 # OP_LIVE_PORT (5556), OP_REPLAY_PORT (5557), OP_LOG_LEVEL (info), OP_START_TIMEOUT (30, s),
 # OP_STOP_TIMEOUT (10, s), OP_INITIAL_STOCK (data/inventory.json), OP_MAX_RESTARTS (5 a minute
-# per program; 0: stop everything at the first death), NO_COLOR (set: no colours even on a
-# terminal).
+# per program; 0: stop everything at the first death), OP_INSECURE (1: no CurveZMQ, for local
+# experiments; see docs/SECURITY.md), NO_COLOR (set: no colours even on a terminal).
 set -euo pipefail
 
 readonly services=(payment inventory fulfilment notification order)
@@ -186,6 +186,10 @@ trap stop_all EXIT
 
 common=(--data-dir "$data_dir" --publish "$publish_ep" --live "$live_ep" --replay "$replay_ep"
     --log-level "$log_level")
+insecure=${OP_INSECURE:-0}
+if [[ $insecure == 1 ]]; then
+    common+=(--insecure)
+fi
 
 # Waits (bounded, polling) until `probe` succeeds; fails early on Ctrl-C or a dead program.
 wait_until() {
@@ -231,6 +235,14 @@ launch() {
 }
 
 say "data dir $data_dir"
+if [[ $insecure == 1 ]]; then
+    say "security OFF (OP_INSECURE=1): anyone who reaches ports ${publish_ep##*:}-${replay_ep##*:} may publish any event"
+else
+    # Makes only what is missing (first run, or an identity revoked since): keeps every key.
+    "$bin_dir/broker" keys --data-dir "$data_dir" init | sed 's/^/keys: /' ||
+        die "could not make the CurveZMQ keys in $data_dir/keys"
+    say "CurveZMQ on: keys in $data_dir/keys (OP_INSECURE=1 turns it off)"
+fi
 launch broker
 if ! wait_until "broker (${publish_ep})" port_open "${OP_PUBLISH_PORT:-5555}"; then
     exit "$((stopping ? 0 : 1))"
@@ -248,6 +260,7 @@ cat <<EOF
       curl -s -X POST localhost:$http_port/place-order -H 'Content-Type: application/json' -d '{"item":"phone","amount":1000}'
       curl -s -X POST localhost:$http_port/place-order -H 'Content-Type: application/json' -d '{"item":"laptop","amount":6000}'
     Look at it afterwards: curl -s localhost:$http_port/orders/ORDER_ID
+    Watch the events: make tap   (or: $bin_dir/tap --keys-dir $data_dir/keys)
     Ctrl-C to stop.
 EOF
 

@@ -15,12 +15,15 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", data_dir, "directory for runtime state (fulfilment.db goes here)")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, endpoints, false);
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "fulfilment", "DATA_DIR/keys");
     op::runtime::add_log_level_flag(app, log_level);
     CLI11_PARSE(app, argc, argv);
 
     op::runtime::setup_logging("fulfilment", log_level);
     const auto& stop = op::runtime::install_stop_signals();
     try {
+        endpoints.curve = op::runtime::load_client_keys(security, data_dir / "keys");
         std::filesystem::create_directories(data_dir);
         op::store::Db db(data_dir / "fulfilment.db");
         op::fulfilment::FulfilmentService service(db);

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", data_dir, "directory for runtime state (inventory.db goes here)")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, endpoints, false);
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "inventory", "DATA_DIR/keys");
     app.add_option("--initial-stock", initial_stock,
                    "JSON file of item -> count, used only when the data dir has no stock yet")
         ->capture_default_str();
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
     op::runtime::setup_logging("inventory", log_level);
     const auto& stop = op::runtime::install_stop_signals();
     try {
+        endpoints.curve = op::runtime::load_client_keys(security, data_dir / "keys");
         std::filesystem::create_directories(data_dir);
         op::store::Db db(data_dir / "inventory.db");
         op::inventory::InventoryService service(db);

@@ -18,12 +18,15 @@ int main(int argc, char** argv) {
                    "directory for runtime state (notification.db and notifications.ndjson)")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, endpoints, false);
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "notification", "DATA_DIR/keys");
     op::runtime::add_log_level_flag(app, log_level);
     CLI11_PARSE(app, argc, argv);
 
     op::runtime::setup_logging("notification", log_level);
     const auto& stop = op::runtime::install_stop_signals();
     try {
+        endpoints.curve = op::runtime::load_client_keys(security, data_dir / "keys");
         std::filesystem::create_directories(data_dir);
         op::store::Db db(data_dir / "notification.db");
         op::notification::NotificationService service(db);

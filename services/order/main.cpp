@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", config.data_dir, "directory for runtime state (order.db)")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, config.endpoints, false);
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "order", "DATA_DIR/keys");
     app.add_option("--decision-timeout-ms", decision_timeout_ms,
                    "how long POST /place-order waits for the outcome before answering 202 pending")
         ->capture_default_str()
@@ -57,6 +59,7 @@ int main(int argc, char** argv) {
     op::runtime::setup_logging("order", log_level);
     const auto& stop = op::runtime::install_stop_signals();
     try {
+        config.endpoints.curve = op::runtime::load_client_keys(security, config.data_dir / "keys");
         std::ifstream in(initial_stock);
         if (in) {
             std::stringstream text;

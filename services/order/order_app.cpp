@@ -77,7 +77,7 @@ struct OrderApp::Impl {
         : config(std::move(cfg)),
           db((std::filesystem::create_directories(config.data_dir), config.data_dir / "order.db")),
           model(db),
-          publisher(config.endpoints.publish) {
+          publisher(config.endpoints) {
         {
             std::lock_guard lock(db_mu);
             store::Transaction tx(db);

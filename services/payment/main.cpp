@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     app.add_option("--data-dir", data_dir, "directory for runtime state (payment.db goes here)")
         ->capture_default_str();
     op::runtime::add_endpoint_flags(app, endpoints, false);
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "payment", "DATA_DIR/keys");
     app.add_option("--limit", limit,
                    "largest amount that passes, in currency units with at most two decimals")
         ->capture_default_str();
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     }
     const auto& stop = op::runtime::install_stop_signals();
     try {
+        endpoints.curve = op::runtime::load_client_keys(security, data_dir / "keys");
         std::filesystem::create_directories(data_dir);
         op::store::Db db(data_dir / "payment.db");
         op::payment::PaymentService service(db, {*limit_cents.cents});

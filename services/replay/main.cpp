@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_flag("--only-differences", only_differences,
                  "print only the orders whose outcome differs (and the summary)");
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "replay", "var/keys");
     CLI11_PARSE(app, argc, argv);
     op::runtime::setup_logging("replay", "warn");
     const auto& stop = op::runtime::install_stop_signals();
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %zu events, %zu orders\n", file.c_str(), line_no, placed.size());
 
     try {
+        endpoints.curve = op::runtime::load_client_keys(security, "var/keys");
         // 2. Follow the system from its current head before publishing anything.
         op::bus::SubscriberOptions sub_options;
         sub_options.endpoints = endpoints;
@@ -93,7 +96,7 @@ int main(int argc, char** argv) {
         }
 
         // 3. The recorded orders, in their recorded order, as they were.
-        op::bus::Publisher publisher(endpoints.publish);
+        op::bus::Publisher publisher(endpoints);
         std::vector<std::future<op::bus::PublishResult>> acks;
         acks.reserve(placed.size());
         for (const auto& e : placed) acks.push_back(publisher.publish(e));

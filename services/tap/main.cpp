@@ -51,12 +51,20 @@ int main(int argc, char** argv) {
                                       "always or never")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "always", "never"}));
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "operator", "var/keys");
     CLI11_PARSE(app, argc, argv);
 
     op::runtime::setup_logging("tap", "warn");
     const auto& stop = op::runtime::install_stop_signals();
     const bool use_colour = !json && (colour == "always" || (colour == "auto" && isatty(1)));
 
+    try {
+        endpoints.curve = op::runtime::load_client_keys(security, "var/keys");
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 2;
+    }
     op::bus::SubscriberOptions options;
     options.endpoints = endpoints;
     for (const auto& t : topics) options.topics.push_back(*op::events::parse_type_name(t));

@@ -14,6 +14,7 @@
 #include "harness.hpp"
 #include "inspect.hpp"
 #include "order_api.hpp"
+#include "zmq_client.hpp"
 
 using nlohmann::json;
 using op::test::poll_until;
@@ -28,12 +29,9 @@ using Frames = std::vector<std::string>;
 // Sends every request on one DEALER and collects the replies until `expected` arrived or the
 // broker went quiet for a second. Returns the replies' first frames (ERR, BATCH, ...).
 std::vector<Frames> exchange(zmq::context_t& ctx, const std::string& endpoint,
+                             const op::bus::ClientCurveKeys& keys,
                              const std::vector<Frames>& requests, std::size_t expected) {
-    zmq::socket_t s(ctx, zmq::socket_type::dealer);
-    s.set(zmq::sockopt::linger, 0);
-    s.set(zmq::sockopt::sndhwm, 0);
-    s.set(zmq::sockopt::rcvhwm, 0);
-    s.connect(endpoint);
+    zmq::socket_t s = op::test::raw_client(ctx, zmq::socket_type::dealer, endpoint, keys);
     for (const auto& r : requests) {
         std::vector<zmq::const_buffer> frames;
         for (const auto& f : r) frames.push_back(zmq::buffer(f));
@@ -69,6 +67,10 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
     System system(options);
     system.start_all();
     zmq::context_t ctx(1);
+    // Garbage from clients the broker let in: the order service's key may publish, the
+    // operator's may read. (Clients without a key do not get that far: security_test.)
+    const auto publisher = system.client("order");
+    const auto reader = system.client("operator");
     std::mt19937_64 rng(7);
     auto random_bytes = [&](std::size_t n) {
         std::string s(n, '\0');
@@ -109,7 +111,7 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
         add({"PUB", t, negative.dump()}, "amount_cents");
     }
     const auto publish_replies =
-        exchange(ctx, system.publish_endpoint(), publish, publish.size());
+        exchange(ctx, system.publish_endpoint(), publisher.curve, publish, publish.size());
     REQUIRE(publish_replies.size() == publish.size());
     std::size_t errors = 0;
     for (std::size_t i = 0; i < publish_replies.size(); ++i) {
@@ -124,7 +126,7 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
     CHECK(errors == publish.size());
 
     // A frame over the broker's 1 MiB limit: ZeroMQ drops the connection, nothing is read.
-    exchange(ctx, system.publish_endpoint(),
+    exchange(ctx, system.publish_endpoint(), publisher.curve,
              {{"PUB", "big", std::string(2u << 20, '{')}}, 0);
 
     // ---- replay endpoint: malformed and absurd requests.
@@ -141,21 +143,20 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
         replay.push_back({"GIMME", id, "1", "10", ""});
         replay.push_back({random_bytes(8), random_bytes(3)});
     }
-    const auto replay_replies = exchange(ctx, system.replay_endpoint(), replay, replay.size());
+    const auto replay_replies = exchange(ctx, system.replay_endpoint(), reader.curve, replay, replay.size());
     REQUIRE(replay_replies.size() == replay.size());
     for (const auto& r : replay_replies) CHECK(r[0] == "ERR");
     // From far past the head: an empty batch, not an error and not a scan.
     const auto far =
-        exchange(ctx, system.replay_endpoint(), {{"REPLAY", "far", "18446744073709551615", "10", ""}}, 1);
+        exchange(ctx, system.replay_endpoint(), reader.curve, {{"REPLAY", "far", "18446744073709551615", "10", ""}}, 1);
     REQUIRE(far.size() == 1);
     CHECK(far[0][0] == "BATCH");
     CHECK(far[0].size() == 4);  // BATCH, id, head, next_from: no events
 
     // ---- live endpoint: garbage sent upstream on an XSUB is drained and ignored.
     {
-        zmq::socket_t x(ctx, zmq::socket_type::xsub);
-        x.set(zmq::sockopt::linger, 0);
-        x.connect(system.live_endpoint());
+        zmq::socket_t x = op::test::raw_client(ctx, zmq::socket_type::xsub,
+                                               system.live_endpoint(), reader.curve);
         for (int i = 0; i < 2000; ++i) {
             const std::string junk = random_bytes(1 + rng() % 64);
             x.send(zmq::buffer(junk), zmq::send_flags::dontwait);

@@ -82,7 +82,7 @@ TEST_CASE("a poison event is dead-lettered with its reason and the service moves
     ghost.causation_id = op::events::derived_id("ghost-order", "PaymentVerified");
     ghost.ts = op::events::now_timestamp();
     ghost.data = op::events::OutOfStock{"phone", 1, 0, "Item out of stock", ""};
-    op::bus::Publisher publisher(system.publish_endpoint());
+    op::bus::Publisher publisher(system.client("inventory"));
     const auto published =
         publisher.publish(ghost, std::chrono::steady_clock::now() + 10s).get();
     REQUIRE(published.durable());

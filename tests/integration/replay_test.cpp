@@ -27,6 +27,7 @@ int run_replay(System& system, const std::filesystem::path& out,
                                      "--publish", system.publish_endpoint(),
                                      "--live", system.live_endpoint(),
                                      "--replay", system.replay_endpoint(), "--timeout-s", "60"};
+    argv = op::test::with_args(argv, system.security_args("replay"));
     argv.insert(argv.end(), extra.begin(), extra.end());
     Process replay(argv, out);
     auto status = replay.wait_for(90s);

@@ -55,8 +55,8 @@ TEST_CASE("tap --from-start --json sees every event once, in seq order, across t
     }));
 
     const auto out = system.data_dir() / "tap.ndjson";
-    Process tap({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
-                 system.replay_endpoint(), "--from-start", "--json", "--count", "40"},
+    Process tap(op::test::with_args({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
+                 system.replay_endpoint(), "--from-start", "--json", "--count", "40"}, system.security_args("operator")),
                 out);
     // Four more while the tap runs: some of these land during its replay, some after.
     std::vector<std::string> live_ids;
@@ -79,9 +79,9 @@ TEST_CASE("tap --from-start --json sees every event once, in seq order, across t
 
     // Exactly what the log holds: the same 40 events, byte for byte, as `broker export`.
     const auto exported = system.data_dir() / "export.ndjson";
-    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
+    Process exporter(op::test::with_args({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
                       system.live_endpoint(), "--replay", system.replay_endpoint(), "--to", "40",
-                      "-o", exported.string()},
+                      "-o", exported.string()}, system.security_args("operator")),
                      system.data_dir() / "export.log");
     REQUIRE(exporter.wait_for(20s) == std::optional<int>(0));
     const auto logged = read_ndjson(exported);
@@ -106,9 +106,9 @@ TEST_CASE("tap filters by topic and order, and refuses an unknown topic") {
     }));
 
     const auto out = system.data_dir() / "tap-order.ndjson";
-    Process by_order({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(),
+    Process by_order(op::test::with_args({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(),
                       "--replay", system.replay_endpoint(), "--from-start", "--json", "--order",
-                      refused, "--count", "5"},
+                      refused, "--count", "5"}, system.security_args("operator")),
                      out);
     REQUIRE(by_order.wait_for(20s) == std::optional<int>(0));
     std::vector<std::string> types;
@@ -125,9 +125,9 @@ TEST_CASE("tap filters by topic and order, and refuses an unknown topic") {
     CHECK(types[4] == "PaymentRefunded");
 
     const auto topic_out = system.data_dir() / "tap-topic.txt";
-    Process by_topic({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(),
+    Process by_topic(op::test::with_args({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(),
                       "--replay", system.replay_endpoint(), "--from-start", "--topic",
-                      "StockReserved", "--count", "2", "--color", "never"},
+                      "StockReserved", "--count", "2", "--color", "never"}, system.security_args("operator")),
                      topic_out);
     REQUIRE(by_topic.wait_for(20s) == std::optional<int>(0));
     const auto text = op::test::read_file(topic_out);
@@ -158,8 +158,8 @@ TEST_CASE("tap --order draws the causal chain, says what it waits on, and exits 
     const std::string id = json::parse(res->body)["order_id"];
 
     const auto out = system.data_dir() / "tap-timeline.txt";
-    Process tap({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
-                 system.replay_endpoint(), "--from-start", "--order", id, "--color", "never"},
+    Process tap(op::test::with_args({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
+                 system.replay_endpoint(), "--from-start", "--order", id, "--color", "never"}, system.security_args("operator")),
                 out);
     REQUIRE_MESSAGE(poll_until(10s, [&] {
                         return op::test::file_contains(out, "waiting on inventory");

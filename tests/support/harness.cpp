@@ -25,6 +25,8 @@
 #include <system_error>
 #include <thread>
 
+#include "op/security/keys.hpp"
+
 #ifndef OP_BIN_DIR
 #error "OP_BIN_DIR must be defined (the directory holding the built broker and services)"
 #endif
@@ -585,6 +587,37 @@ void System::init() {
             throw std::runtime_error("System: cannot write " + stock_path_.string());
         }
     }
+    if (options_.secure) {
+        Process keys({(fs::path(OP_BIN_DIR) / "broker").string(), "keys", "--data-dir",
+                      data_dir_.string(), "init"},
+                     data_dir_ / "logs" / "keys.log");
+        const auto status = keys.wait_for(options_.start_timeout);
+        if (status != 0) {
+            throw std::runtime_error("System: `broker keys init` failed:\n" +
+                                     tail_file(keys.log_path()));
+        }
+    }
+}
+
+std::vector<std::string> with_args(std::vector<std::string> argv,
+                                   const std::vector<std::string>& more) {
+    argv.insert(argv.end(), more.begin(), more.end());
+    return argv;
+}
+
+bus::Endpoints System::client(const std::string& identity) const {
+    bus::Endpoints endpoints{publish_endpoint_, live_endpoint_, replay_endpoint_, {}};
+    if (options_.secure) {
+        const auto pair = security::read_key_pair(keys_dir(), identity);
+        endpoints.curve = {security::read_public_key(keys_dir(), security::kBrokerIdentity),
+                           pair.public_key, pair.secret_key};
+    }
+    return endpoints;
+}
+
+std::vector<std::string> System::security_args(const std::string& identity) const {
+    if (!options_.secure) return {"--insecure"};
+    return {"--keys-dir", keys_dir().string(), "--identity", identity};
 }
 
 std::vector<std::string> System::command(const std::string& name) const {
@@ -612,6 +645,7 @@ std::vector<std::string> System::command(const std::string& name) const {
                                std::to_string(options_.decision_timeout_ms),
                                "--stall-after-ms", std::to_string(options_.stall_after_ms)});
     }
+    if (!options_.secure) cmd.emplace_back("--insecure");
     if (auto it = options_.extra_args.find(name); it != options_.extra_args.end()) {
         cmd.insert(cmd.end(), it->second.begin(), it->second.end());
     }

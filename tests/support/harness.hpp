@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "op/bus/endpoints.hpp"
+
 namespace op::test {
 
 using namespace std::chrono_literals;
@@ -60,6 +62,10 @@ bool poll_until(std::chrono::milliseconds deadline, const std::function<bool()>&
 // An unsigned integer from the environment (a test's bounds, a seed to replay), or `fallback`
 // when the variable is unset or empty.
 std::uint64_t env_or(const char* name, std::uint64_t fallback);
+
+// `argv` with `more` appended, e.g. with_args({tap, "--from-start"}, system.security_args(...)).
+std::vector<std::string> with_args(std::vector<std::string> argv,
+                                   const std::vector<std::string>& more);
 
 // Reads a whole file, or the part from byte `offset` on. Missing file -> "".
 std::string read_file(const std::filesystem::path& path, std::uintmax_t offset = 0);
@@ -131,6 +137,9 @@ struct SystemOptions {
     // {{"broker", {"--segment-size", "16KiB"}}, {"order", {"--max-sync-waits", "2"}}}.
     std::map<std::string, std::vector<std::string>> extra_args;
     std::string log_level = "info";
+    // CurveZMQ, as `make run` has it: `broker keys init` makes the keys in DATA_DIR/keys before
+    // anything starts. false: every program gets --insecure.
+    bool secure = true;
     // Bound for each readiness wait in start() / start_all().
     std::chrono::milliseconds start_timeout = 20s;
     // Bound for SIGTERM -> exit in stop() and in the destructor, before SIGKILL.
@@ -186,6 +195,14 @@ public:
     [[nodiscard]] const SystemOptions& options() const { return options_; }
     [[nodiscard]] std::filesystem::path log_path(const std::string& name) const;
     [[nodiscard]] std::string log_tail(const std::string& name, std::size_t lines = 40) const;
+
+    // The broker's endpoints with the CurveZMQ keys of `identity` (from DATA_DIR/keys), for a
+    // bus client inside the test; no keys when the system runs insecure.
+    [[nodiscard]] bus::Endpoints client(const std::string& identity) const;
+    // The flags that make a tool (tap, replay, broker export) connect as `identity`:
+    // {"--keys-dir", DATA_DIR/keys, "--identity", identity}, or {"--insecure"}.
+    [[nodiscard]] std::vector<std::string> security_args(const std::string& identity) const;
+    [[nodiscard]] std::filesystem::path keys_dir() const { return data_dir_ / "keys"; }
 
     // The command line start(name) uses (binary path first).
     [[nodiscard]] std::vector<std::string> command(const std::string& name) const;

@@ -59,9 +59,9 @@ std::uint64_t checkpoint_of(const System& system, const std::string& service) {
 
 std::vector<nlohmann::json> export_log(const System& system) {
     const auto path = system.data_dir() / "export.ndjson";
-    Process exporter({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
+    Process exporter(op::test::with_args({std::string(OP_BIN_DIR) + "/broker", "export", "--live",
                       system.live_endpoint(), "--replay", system.replay_endpoint(), "-o",
-                      path.string()},
+                      path.string()}, system.security_args("operator")),
                      system.data_dir() / "logs" / "export.log");
     const auto status = exporter.wait_for(30s);
     if (status != std::optional<int>(0)) {

@@ -1,7 +1,11 @@
 #include "op/broker/broker.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +17,10 @@
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
 #include "op/runtime/failpoint.hpp"
+#include "op/security/keys.hpp"
+#include "op/security/policy.hpp"
+#include "refusal_log.hpp"
+#include "zap_handler.hpp"
 
 namespace op::broker {
 namespace {
@@ -45,44 +53,23 @@ struct Appended {
     std::string json;
 };
 
-// Logs refusals without letting a flood of garbage flood the log: the first kBurst in each
-// second line by line, then one line per second saying how many more there were.
-class RefusalLog {
-public:
-    void refused(std::string_view what, std::string_view reason) {
-        const auto now = Clock::now();
-        if (now - window_start_ >= std::chrono::seconds(1)) {
-            flush();
-            window_start_ = now;
-        }
-        if (in_window_++ < kBurst) {
-            spdlog::warn("refused a {}: {}", what, reason);
-        } else {
-            ++suppressed_;
-            last_ = fmt::format("{}: {}", what, reason);
-        }
-    }
+// What tells that authorized_keys changed: `broker keys` replaces it by a rename (a new inode);
+// an edit in place changes its mtime or size.
+struct KeysFileState {
+    bool exists = false;
+    ino_t inode = 0;
+    std::int64_t mtime_ns = 0;
+    off_t size = 0;
 
-    // Called from the loop, so a count left over from a burst is logged once it is over.
-    void tick() {
-        if (suppressed_ > 0 && Clock::now() - window_start_ >= std::chrono::seconds(1)) flush();
+    static KeysFileState of(const std::filesystem::path& file) {
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0) return {};
+        return {true, st.st_ino,
+                static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                    st.st_mtim.tv_nsec,
+                st.st_size};
     }
-
-    void flush() {
-        if (suppressed_ > 0) {
-            spdlog::warn("refused {} more requests in the last second (the latest: {})",
-                         suppressed_, last_);
-        }
-        suppressed_ = 0;
-        in_window_ = 0;
-    }
-
-private:
-    static constexpr std::uint64_t kBurst = 20;
-    Clock::time_point window_start_{};
-    std::uint64_t in_window_ = 0;
-    std::uint64_t suppressed_ = 0;
-    std::string last_;
+    bool operator==(const KeysFileState&) const = default;
 };
 
 // How often a broker whose storage failed tries to reopen its log.
@@ -101,14 +88,22 @@ struct Broker::Impl {
     std::string storage_failure;
     Clock::time_point next_reopen{};
 
+    std::filesystem::path keys_dir;
+    std::vector<security::AuthorizedKey> current_keys;
+    KeysFileState keys_state;
+    Clock::time_point next_keys_check{};
+
     zmq::context_t ctx{1};
+    // Declared before the sockets so that it outlives them: no endpoint is ever open without it.
+    std::optional<ZapHandler> zap;
     zmq::socket_t publish{ctx, zmq::socket_type::router};
     zmq::socket_t live{ctx, zmq::socket_type::xpub};
     zmq::socket_t replay{ctx, zmq::socket_type::router};
 
     explicit Impl(BrokerConfig cfg)
         : config(std::move(cfg)),
-          log(log::LogOptions{config.data_dir / "broker" / "log", config.segment_bytes, true}) {
+          log(log::LogOptions{config.data_dir / "broker" / "log", config.segment_bytes, true}),
+          keys_dir(config.keys_dir.empty() ? config.data_dir / "keys" : config.keys_dir) {
         rebuild_index();
         for (auto* s : {&publish, &live, &replay}) {
             s->set(zmq::sockopt::linger, 0);
@@ -118,9 +113,102 @@ struct Broker::Impl {
         }
         // Unroutable replies (a client that went away) are dropped, not an error.
         publish.set(zmq::sockopt::router_mandatory, false);
+        if (config.secure) {
+            secure_endpoints();
+        } else {
+            spdlog::warn("security is off (--insecure): anyone who can reach the endpoints may "
+                         "publish any event and read them all");
+        }
+        bind_all();
+    }
+
+    void bind_all() {
         bind(publish, config.endpoints.publish, "publish");
         bind(live, config.endpoints.live, "live");
         bind(replay, config.endpoints.replay, "replay");
+    }
+
+    // CURVE server on every endpoint, each with its own ZAP domain so the handler can tell a
+    // reader from a publisher; the handler is up before anything is bound.
+    void secure_endpoints() {
+        const auto pair = security::read_key_pair(keys_dir, security::kBrokerIdentity);
+        const auto authorized_file = security::authorized_keys_path(keys_dir);
+        keys_state = KeysFileState::of(authorized_file);
+        current_keys = security::read_authorized_keys(authorized_file);
+        spdlog::info("CurveZMQ on: {} authorized keys in {}", current_keys.size(),
+                     authorized_file.string());
+        zap.emplace(ctx, current_keys);
+        const std::array<std::pair<zmq::socket_t*, security::Endpoint>, 3> sockets = {
+            std::pair{&publish, security::Endpoint::Publish},
+            std::pair{&live, security::Endpoint::Live},
+            std::pair{&replay, security::Endpoint::Replay}};
+        for (auto [socket, endpoint] : sockets) {
+            socket->set(zmq::sockopt::curve_server, true);
+            socket->set(zmq::sockopt::curve_secretkey, pair.secret_key);
+            socket->set(zmq::sockopt::zap_domain, std::string(security::zap_domain(endpoint)));
+        }
+    }
+
+    // Takes a changed authorized_keys. Connections already made stay authenticated by the key
+    // they showed, so when a key was removed every endpoint is unbound and bound again: each
+    // client reconnects and shows its key to the handler anew (publishers re-send what was not
+    // acknowledged, subscribers repair the gap from the replay endpoint), and a removed key
+    // stays out.
+    void check_authorized_keys() {
+        const auto file = security::authorized_keys_path(keys_dir);
+        const auto state = KeysFileState::of(file);
+        if (state == keys_state) return;
+        keys_state = state;
+        std::vector<security::AuthorizedKey> keys;
+        try {
+            keys = security::read_authorized_keys(file);
+        } catch (const security::KeyError& e) {
+            spdlog::error("authorized_keys changed but cannot be used, keeping the keys as they "
+                          "were: {}",
+                          e.what());
+            return;
+        }
+        const auto before = current_keys;
+        current_keys = keys;
+        ++stats.keys_reloads;
+        std::size_t removed = 0;
+        for (const auto& k : before) {
+            if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+                spdlog::warn("key of \"{}\" ({}) removed from authorized_keys: cutting it off",
+                             k.identity, k.public_key);
+                ++removed;
+            }
+        }
+        zap->replace_keys(std::move(keys));
+        spdlog::info("authorized_keys reloaded: {} keys", current_keys.size());
+        if (removed > 0) rebind_all();
+    }
+
+    void rebind_all() {
+        const std::array<std::pair<zmq::socket_t*, const char*>, 3> sockets = {
+            std::pair{&publish, "publish"}, std::pair{&live, "live"},
+            std::pair{&replay, "replay"}};
+        std::array<std::string, 3> bound;
+        for (std::size_t i = 0; i < sockets.size(); ++i) {
+            bound[i] = last_endpoint(*sockets[i].first);
+            sockets[i].first->unbind(bound[i]);
+        }
+        // unbind closes the listener in ZeroMQ's I/O thread, so the port may stay taken for a
+        // moment.
+        const auto give_up = Clock::now() + std::chrono::seconds(5);
+        for (std::size_t i = 0; i < sockets.size(); ++i) {
+            for (;;) {
+                try {
+                    bind(*sockets[i].first, bound[i], sockets[i].second);
+                    break;
+                } catch (const std::runtime_error&) {
+                    if (Clock::now() >= give_up) throw;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+            }
+        }
+        spdlog::info("every connection dropped and the endpoints bound again, so that each "
+                     "client shows its key anew");
     }
 
     static void bind(zmq::socket_t& s, const std::string& endpoint, const char* what) {
@@ -168,6 +256,10 @@ struct Broker::Impl {
                 throw;
             }
             if (!storage_failure.empty() && Clock::now() >= next_reopen) try_reopen();
+            if (zap && Clock::now() >= next_keys_check) {
+                check_authorized_keys();
+                next_keys_check = Clock::now() + config.keys_check;
+            }
             if (items[0].revents & ZMQ_POLLIN) ingest_group();
             if (items[1].revents & ZMQ_POLLIN) serve_replays();
             if (items[2].revents & ZMQ_POLLIN) drain_subscriptions();
@@ -178,8 +270,10 @@ struct Broker::Impl {
             }
         }
         refusals.flush();
-        spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused)",
-                     log.head(), stats.appended, stats.duplicates, stats.rejected);
+        spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused of "
+                     "which {} unauthorized, {} connections denied)",
+                     log.head(), stats.appended, stats.duplicates, stats.rejected,
+                     stats.unauthorized, zap ? zap->denied() : 0);
     }
 
     static std::string last_endpoint(zmq::socket_t& s) {
@@ -245,6 +339,18 @@ struct Broker::Impl {
             return;
         }
         events::Event& event = *decoded.event;
+        if (zap) {
+            // The identity the ZAP handler gave this connection, never a field of the event.
+            const char* identity = zmq_msg_gets(msg[1].handle(), "User-Id");
+            const std::string who = identity != nullptr ? identity : "";
+            if (!security::rights_of(who).may_publish_type(event.type())) {
+                ++stats.unauthorized;
+                refuse(msg[2].to_string(),
+                       fmt::format("identity \"{}\" may not publish {} (event {}, order {})", who,
+                                   event.type_name(), event.id, event.order_id));
+                return;
+            }
+        }
         if (!storage_failure.empty()) {
             ++stats.unavailable;
             replies.push_back({std::move(msg[0]), std::string(protocol::kUnavailable),
@@ -440,7 +546,7 @@ const BrokerStats& Broker::stats() const { return impl_->stats; }
 
 bus::Endpoints Broker::bound_endpoints() const {
     return {Impl::last_endpoint(impl_->publish), Impl::last_endpoint(impl_->live),
-            Impl::last_endpoint(impl_->replay)};
+            Impl::last_endpoint(impl_->replay), {}};
 }
 
 }  // namespace op::broker

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "export_log.hpp"
+#include "keys_command.hpp"
 #include "op/broker/broker.hpp"
 #include "op/runtime/process.hpp"
 
@@ -27,9 +28,15 @@ int main(int argc, char** argv) {
         ->transform(CLI::AsSizeValue(false))
         ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{4} << 30)
                     .description("between 1KiB and 4GiB"));
+    op::runtime::SecurityFlags security;
+    op::runtime::add_security_flags(app, security, "", "DATA_DIR/keys");
     op::runtime::add_log_level_flag(app, log_level);
 
+    op::broker::KeysCommand keys_command;
+    auto* keys_cmd = op::broker::add_keys_command(app, keys_command);
+
     op::broker::ExportOptions export_options;
+    op::runtime::SecurityFlags export_security;
     std::string output = "-";
     auto* export_cmd = app.add_subcommand(
         "export", "Write the log of a running broker as NDJSON (one event per line, as appended)");
@@ -44,7 +51,17 @@ int main(int argc, char** argv) {
     export_cmd->add_option("--to", export_options.to, "last seq to export (default: the head)");
     export_cmd->add_option("-o,--output", output, "file to write, - for stdout")
         ->capture_default_str();
+    op::runtime::add_security_flags(*export_cmd, export_security, "operator", "var/keys");
     CLI11_PARSE(app, argc, argv);
+
+    if (*keys_cmd) {
+        try {
+            return op::broker::run_keys_command(keys_command, std::cout);
+        } catch (const std::exception& e) {
+            std::cerr << "broker keys: " << e.what() << "\n";
+            return 1;
+        }
+    }
 
     const auto& stop = op::runtime::install_stop_signals();
     if (*export_cmd) {
@@ -60,6 +77,8 @@ int main(int argc, char** argv) {
             }
             std::ostream& out = output == "-" ? std::cout : file;
             export_options.progress = isatty(2) != 0;
+            export_options.endpoints.curve =
+                op::runtime::load_client_keys(export_security, "var/keys");
             op::broker::export_log(export_options, out, stop);
         } catch (const std::exception& e) {
             spdlog::critical("export failed: {}", e.what());
@@ -69,6 +88,8 @@ int main(int argc, char** argv) {
     }
 
     op::runtime::setup_logging("broker", log_level);
+    config.secure = !security.insecure;
+    config.keys_dir = security.keys_dir;
     try {
         op::broker::Broker broker(config);
         broker.run(stop);

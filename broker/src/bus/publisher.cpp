@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "curve.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -42,6 +43,7 @@ std::uint64_t parse_u64(std::string_view s) {
 
 struct Publisher::Impl {
     std::string endpoint;
+    ClientCurveKeys curve;
     PublisherOptions options;
 
     std::mutex mu;
@@ -50,7 +52,8 @@ struct Publisher::Impl {
     std::array<int, 2> wake{-1, -1};
     std::thread io;
 
-    Impl(std::string ep, PublisherOptions opts) : endpoint(std::move(ep)), options(opts) {
+    Impl(const Endpoints& broker, PublisherOptions opts)
+        : endpoint(broker.publish), curve(broker.curve), options(opts) {
         if (pipe2(wake.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
             throw std::runtime_error("publisher: cannot create wake-up pipe");
         }
@@ -76,6 +79,7 @@ struct Publisher::Impl {
         sock.set(zmq::sockopt::linger, 0);
         sock.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
         sock.set(zmq::sockopt::rcvhwm, 0);
+        apply_client_curve(sock, curve);
         sock.connect(endpoint);
 
         std::map<std::uint64_t, Pending> in_flight;  // token -> pending, oldest first
@@ -183,8 +187,8 @@ struct Publisher::Impl {
     }
 };
 
-Publisher::Publisher(std::string endpoint, PublisherOptions options)
-    : impl_(std::make_unique<Impl>(std::move(endpoint), options)) {}
+Publisher::Publisher(const Endpoints& broker, PublisherOptions options)
+    : impl_(std::make_unique<Impl>(broker, options)) {}
 
 Publisher::~Publisher() { stop(); }
 

@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "curve.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -68,6 +69,8 @@ struct Subscriber::Impl {
         replay.set(zmq::sockopt::rcvhwm, 0);
         // Subscribe to everything: gaps are seen on the global seq (see the header).
         live.set(zmq::sockopt::subscribe, "");
+        apply_client_curve(live, options.endpoints.curve);
+        apply_client_curve(replay, options.endpoints.curve);
         live.connect(options.endpoints.live);
         replay.connect(options.endpoints.replay);
     }

@@ -1,6 +1,7 @@
 #include "op/runtime/process.hpp"
 
 #include "op/runtime/failpoint.hpp"
+#include "op/security/keys.hpp"
 
 #include <csignal>
 
@@ -40,6 +41,33 @@ void add_endpoint_flags(CLI::App& app, bus::Endpoints& endpoints, bool binding) 
     app.add_option("--replay", endpoints.replay,
                    "ZeroMQ endpoint to " + verb + " for replaying the log from a seq")
         ->capture_default_str();
+}
+
+void add_security_flags(CLI::App& app, SecurityFlags& flags, const std::string& identity,
+                        const std::string& default_keys_dir) {
+    app.add_option("--keys-dir", flags.keys_dir,
+                   "directory of the CurveZMQ keys (`broker keys init` makes them; default " +
+                       default_keys_dir + ")");
+    app.add_flag("--insecure", flags.insecure,
+                 "turn CurveZMQ off: plain connections with no keys, no identities and no publish "
+                 "policy, so anyone who reaches the broker's ports may publish any event. For "
+                 "local experiments only; the broker and every client must agree");
+    if (!identity.empty()) {
+        flags.identity = identity;
+        app.add_option("--identity", flags.identity,
+                       "whose key to use: KEYS_DIR/<identity>.secret; the broker's policy says "
+                       "what it may publish and read")
+            ->capture_default_str();
+    }
+}
+
+bus::ClientCurveKeys load_client_keys(const SecurityFlags& flags,
+                                      const std::filesystem::path& default_keys_dir) {
+    if (flags.insecure) return {};
+    const auto dir = flags.keys_dir.empty() ? default_keys_dir : flags.keys_dir;
+    const auto pair = security::read_key_pair(dir, flags.identity);
+    return {security::read_public_key(dir, security::kBrokerIdentity), pair.public_key,
+            pair.secret_key};
 }
 
 void add_log_level_flag(CLI::App& app, std::string& level) {

@@ -89,7 +89,7 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
     spdlog::info("{} starting from checkpoint seq {}", config.name, checkpoint);
     bus::Subscriber subscriber(
         bus::SubscriberOptions{config.endpoints, config.topics, checkpoint + 1});
-    bus::Publisher publisher(config.endpoints.publish);
+    bus::Publisher publisher(config.endpoints);
     bool announced = false;
 
     while (!stop.load()) {

@@ -1,7 +1,8 @@
 // The broker: owns the durable event log and serves the three endpoints of protocol.hpp.
 // Publishes are validated, de-duplicated by event id, numbered, appended in groups with one
 // fdatasync per group, and only then acknowledged and fanned out live. Single-threaded: run()
-// owns every socket and the log.
+// owns every socket and the log (the ZAP handler that authenticates connections has a thread of
+// its own).
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,12 @@ struct BrokerConfig {
     std::chrono::milliseconds heartbeat{250};
     std::size_t max_group = 4096;    // most events appended under one fdatasync
     std::size_t max_message_bytes = 1u << 20;  // frames larger than this are refused by ZeroMQ
+    // CurveZMQ on every endpoint, clients let in by authorized_keys and publishes authorised
+    // by the policy (op/security/policy.hpp). Off: NULL security, anyone may do anything.
+    bool secure = true;
+    std::filesystem::path keys_dir;  // empty: data_dir/keys
+    // How often authorized_keys is checked for changes (a removed key is cut off).
+    std::chrono::milliseconds keys_check{500};
 };
 
 struct BrokerStats {
@@ -31,6 +38,8 @@ struct BrokerStats {
     std::uint64_t replay_requests = 0;
     std::uint64_t storage_failures = 0;  // failed writes or fsyncs of a group
     std::uint64_t unavailable = 0;       // publishes refused while storage was failing
+    std::uint64_t unauthorized = 0;  // publishes refused by the policy (counted in rejected too)
+    std::uint64_t keys_reloads = 0;  // authorized_keys changes taken
 };
 
 class Broker {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "op/bus/endpoints.hpp"
 #include "op/events/event.hpp"
 
 namespace op::bus {
@@ -51,7 +52,8 @@ class Publisher {
 public:
     using Deadline = std::chrono::steady_clock::time_point;
 
-    explicit Publisher(std::string endpoint, PublisherOptions options = {});
+    // Connects to broker.publish, with broker.curve's keys when they are set.
+    explicit Publisher(const Endpoints& broker, PublisherOptions options = {});
     ~Publisher();
     Publisher(const Publisher&) = delete;
     Publisher& operator=(const Publisher&) = delete;

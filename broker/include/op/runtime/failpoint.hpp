@@ -30,6 +30,9 @@ inline constexpr std::string_view kSegmentRoll = "log.segment_roll";  // new fil
 inline constexpr std::string_view kAfterFsync = "broker.after_fsync";  // durable, not acked
 inline constexpr std::string_view kAfterPublish = "service.after_publish";  // acked, no commit
 inline constexpr std::string_view kAfterCommit = "service.after_commit";  // committed
+// Error injection: the broker's ZAP handler fails to start, or fails while answering.
+inline constexpr std::string_view kZapStart = "broker.zap_start";
+inline constexpr std::string_view kZapRequest = "broker.zap_request";
 
 // Counts a hit of `name`. If a crash is armed for this hit, the process dies here. Returns the
 // errno to inject (EIO, ENOSPC) if an error is armed for this hit, else 0.
