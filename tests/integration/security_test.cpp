@@ -237,6 +237,25 @@ TEST_CASE("a revoked key stops working at once, without restarting anything, and
     CHECK_FALSE(log_has_order(system, "after-revoke"));
     for (const auto& name : System::names()) CHECK(system.running(name));
 
+    // A tool started with a revoked key says why it gets nothing, instead of waiting silently.
+    // (Its key files are archived by now, so give it a copy of them as they were.)
+    const auto copies = system.data_dir() / "old-keys";
+    std::filesystem::create_directories(copies);
+    for (const auto& entry : std::filesystem::directory_iterator(system.keys_dir() / "revoked")) {
+        const auto name = entry.path().filename().string();
+        std::filesystem::copy_file(entry.path(), copies / name.substr(name.find('-') + 1));
+    }
+    std::filesystem::copy_file(system.keys_dir() / "broker.pub", copies / "broker.pub");
+    const auto tap_out = system.data_dir() / "logs" / "revoked-tap.log";
+    Process tap({std::string(OP_BIN_DIR) + "/tap", "--live", system.live_endpoint(), "--replay",
+                 system.replay_endpoint(), "--keys-dir", copies.string(), "--identity", "replay",
+                 "--from-start"},
+                tap_out);
+    CHECK(poll_until(10s, [&] {
+        return op::test::file_contains(tap_out, "the broker refused our key on its live endpoint");
+    }));
+    tap.terminate();
+
     // A new key for the identity is let in.
     const auto rotated = run_keys(system, {"rotate", "replay"});
     CHECK_MESSAGE(rotated.find("new key for \"replay\"") != std::string::npos, rotated);

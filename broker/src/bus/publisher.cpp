@@ -14,6 +14,7 @@
 #include <zmq_addon.hpp>
 
 #include "curve.hpp"
+#include "handshake_watch.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -80,6 +81,7 @@ struct Publisher::Impl {
         sock.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
         sock.set(zmq::sockopt::rcvhwm, 0);
         apply_client_curve(sock, curve);
+        HandshakeWatch handshakes(sock, "publish endpoint " + endpoint);
         sock.connect(endpoint);
 
         std::map<std::uint64_t, Pending> in_flight;  // token -> pending, oldest first
@@ -104,6 +106,7 @@ struct Publisher::Impl {
                 if (e.num() != EINTR) throw;
                 continue;
             }
+            handshakes.check();
             if (items[1].revents & ZMQ_POLLIN) {
                 std::array<char, 256> drain{};
                 while (read(wake[0], drain.data(), drain.size()) > 0) {

@@ -3,12 +3,14 @@
 #include <array>
 #include <charconv>
 #include <deque>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "curve.hpp"
+#include "handshake_watch.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -43,6 +45,8 @@ struct Subscriber::Impl {
     zmq::context_t ctx{1};
     zmq::socket_t live{ctx, zmq::socket_type::sub};
     zmq::socket_t replay{ctx, zmq::socket_type::dealer};
+    std::optional<HandshakeWatch> live_handshakes;
+    std::optional<HandshakeWatch> replay_handshakes;
 
     std::uint64_t next_seq;
     std::uint64_t head = 0;
@@ -71,6 +75,8 @@ struct Subscriber::Impl {
         live.set(zmq::sockopt::subscribe, "");
         apply_client_curve(live, options.endpoints.curve);
         apply_client_curve(replay, options.endpoints.curve);
+        live_handshakes.emplace(live, "live endpoint " + options.endpoints.live);
+        replay_handshakes.emplace(replay, "replay endpoint " + options.endpoints.replay);
         live.connect(options.endpoints.live);
         replay.connect(options.endpoints.replay);
     }
@@ -216,6 +222,8 @@ struct Subscriber::Impl {
                 if (e.num() != EINTR) throw;
                 return out;  // a signal: let the caller look at its stop flag
             }
+            live_handshakes->check();
+            replay_handshakes->check();
             if (items[1].revents & ZMQ_POLLIN) {
                 while (out.size() < max_events) {
                     msg.clear();

@@ -1,0 +1,62 @@
+// Says so, once, when the broker refuses a client's handshake. ZeroMQ reconnects quietly
+// forever, so without this a client with a revoked key, the wrong broker key or the wrong
+// --insecure setting would wait in silence. Not thread-safe: the socket's thread calls check().
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+namespace op::bus {
+
+class HandshakeWatch : private zmq::monitor_t {
+public:
+    // `what` names the socket in messages, e.g. "publish endpoint tcp://127.0.0.1:5555".
+    HandshakeWatch(zmq::socket_t& socket, std::string what) : what_(std::move(what)) {
+        static std::atomic<unsigned> next{0};
+        init(socket, "inproc://op-handshake-watch-" + std::to_string(next++),
+             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+    }
+
+    // Handles whatever the socket reported since the last call; never blocks.
+    void check() {
+        while (check_event(0)) {
+        }
+    }
+
+private:
+    void on_event_handshake_failed_auth(const zmq_event_t& event, const char*) override {
+        report(fmt::format("the broker refused our key on its {} (ZAP status {}): is this "
+                           "identity's key in the broker's authorized_keys, and may it use "
+                           "this endpoint? (`broker keys list` shows both; the broker's log "
+                           "says why)",
+                           what_, event.value));
+    }
+    void on_event_handshake_failed_protocol(const zmq_event_t&, const char*) override {
+        report(fmt::format("the handshake with the broker's {} failed: do the broker and this "
+                           "program agree on --insecure?",
+                           what_));
+    }
+    void on_event_handshake_failed_no_detail(const zmq_event_t&, const char*) override {
+        report(fmt::format("the broker's {} dropped our handshake: is KEYS_DIR/broker.pub the "
+                           "broker's current public key, and do we agree on --insecure?",
+                           what_));
+    }
+    void on_event_handshake_succeeded(const zmq_event_t&, const char*) override {
+        if (failing_) spdlog::info("connected to the broker's {} again", what_);
+        failing_ = false;
+    }
+
+    void report(const std::string& message) {
+        if (!failing_) spdlog::error("{}", message);
+        failing_ = true;
+    }
+
+    std::string what_;
+    bool failing_ = false;
+};
+
+}  // namespace op::bus
