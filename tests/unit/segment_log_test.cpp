@@ -119,6 +119,14 @@ std::uint64_t load_le(const std::string& bytes, std::size_t at, int width) {
     return v;
 }
 
+// A seal file with the right magic (the log's own check is what recovery uses).
+bool read_seal_ok(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string magic(8, '\0');
+    in.read(magic.data(), 8);
+    return in && magic == "OPSEAL01" && fs::file_size(path) > 36;
+}
+
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -425,9 +433,10 @@ TEST_CASE("segment log: recovery refuses corruption that would drop later record
         flip_byte(damaged, 2 * kRecord + kHeader + 50);  // record 12 of 10..14
         offset_text = std::to_string(2 * kRecord);
     }
-    SUBCASE("a flipped byte in the last record of an earlier segment") {
+    SUBCASE("a flipped byte in the last record of an earlier segment, whose seal is lost") {
         damaged = files[0];
         flip_byte(damaged, 9 * kRecord - 1);
+        fs::remove(fs::path(damaged).replace_extension(".seal"));
         offset_text = std::to_string(8 * kRecord);
     }
     SUBCASE("a torn tail in an earlier segment") {
@@ -447,6 +456,70 @@ TEST_CASE("segment log: recovery refuses corruption that would drop later record
         CHECK(contains(what, "backup"));
     }
     CHECK(fs::file_size(damaged) == size_before);  // nothing was cut
+}
+
+TEST_CASE("segment log: a restart reads only the last segment: full ones are taken from their seal") {
+    TempDir dir;
+    const auto opts = options_in(dir, 1000);
+    constexpr std::size_t kRecord = kHeader + 100;
+    {
+        SegmentLog log(opts);
+        append_n(log, 25);  // 1..9, 10..18, 19..25
+        log.sync();
+    }
+    const auto files = segment_files(opts.dir);
+    REQUIRE(files.size() == 3);
+    CHECK(fs::exists(fs::path(files[0]).replace_extension(".seal")));
+    CHECK(fs::exists(fs::path(files[1]).replace_extension(".seal")));
+    CHECK_FALSE(fs::exists(fs::path(files[2]).replace_extension(".seal")));
+
+    // Damage inside a sealed segment is not seen at start, but any read of it says so.
+    flip_byte(files[0], 9 * kRecord - 1);
+    SegmentLog log(opts);
+    CHECK(log.recovery().sealed_segments == 2);
+    CHECK(log.head() == 25);
+    CHECK(log.read(1, 8).size() == 8);
+    CHECK(log.read(10, 16).size() == 16);
+    try {
+        log.read(9, 1);
+        FAIL("read a damaged record");
+    } catch (const LogError& e) {
+        CHECK(contains(e.what(), files[0].filename().string()));
+        CHECK(contains(e.what(), "backup"));
+    }
+    // Appends continue in the last segment, and the next full one is sealed too.
+    append_n(log, 10);
+    log.sync();
+    CHECK(segment_files(opts.dir).size() == 4);
+    CHECK(fs::exists(fs::path(files[2]).replace_extension(".seal")));
+}
+
+TEST_CASE("segment log: a seal that disagrees with its segment is ignored and the segment read") {
+    TempDir dir;
+    const auto opts = options_in(dir, 1000);
+    {
+        SegmentLog log(opts);
+        append_n(log, 25);
+        log.sync();
+    }
+    const auto files = segment_files(opts.dir);
+    const auto seal = fs::path(files[0]).replace_extension(".seal");
+    bool refused = false;  // what reading the segment in full must conclude
+    SUBCASE("a damaged seal") { flip_byte(seal, 12); }
+    SUBCASE("a seal of another size") { fs::resize_file(seal, 20); }
+    SUBCASE("a segment grown after sealing") {
+        std::ofstream(files[0], std::ios::app | std::ios::binary) << "junk";
+        refused = true;  // bytes past its last record, in the middle of the log
+    }
+    if (refused) {
+        CHECK_THROWS_AS(SegmentLog{opts}, LogError);
+    } else {
+        // Read in full, and sealed again from what was read.
+        SegmentLog log(opts);
+        CHECK(log.recovery().sealed_segments == 1);
+        CHECK(log.read(1, 25).size() == 25);
+        CHECK(read_seal_ok(seal));
+    }
 }
 
 TEST_CASE("segment log: recovery refuses gaps and misnamed segments") {

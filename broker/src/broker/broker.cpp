@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "op/broker/id_index.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
@@ -80,7 +81,7 @@ constexpr auto kReopenInterval = std::chrono::milliseconds(500);
 struct Broker::Impl {
     BrokerConfig config;
     log::SegmentLog log;
-    std::unordered_map<std::string, std::uint64_t> seq_by_id;
+    std::optional<IdIndex> ids;  // every event id in the log, for the duplicate check
     BrokerStats stats;
     RefusalLog refusals;
     // Set while the log cannot take writes (a failed write or fsync and no successful reopen
@@ -228,16 +229,43 @@ struct Broker::Impl {
             spdlog::warn("log recovery cut {} bytes: {}", report.truncated_bytes,
                          report.truncation_reason);
         }
-        // Duplicate suppression needs every id ever appended.
-        log.scan(1, [&](const log::Record& r) {
-            auto j = nlohmann::json::parse(r.payload, nullptr, false);
-            if (j.is_object() && j.contains("id") && j["id"].is_string()) {
-                seq_by_id.emplace(j["id"].get<std::string>(), r.seq);
-            }
-            return true;
+        // The id index keeps what it has written out; only the log's tail after it is read.
+        ids.emplace(IdIndexOptions{config.data_dir / "broker" / "ids", config.id_index_recent},
+                    log.head());
+        const std::uint64_t from = ids->indexed_through() + 1;
+        std::uint64_t tail = 0;
+        if (from <= log.head()) {
+            // A log without runs (one older than the index, or runs lost) is indexed in
+            // passes, written out as it goes, so memory stays bounded here too.
+            log.scan(from, [&](const log::Record& r) {
+                if (auto id = id_of(r.payload)) ids->insert(std::move(*id), r.seq);
+                ++tail;
+                ids->flush_if_full(r.seq);
+                return true;
+            });
+        }
+        spdlog::info("log recovered: {} segments, head seq {}; id index: {} ids in {} runs, {} "
+                     "read from the log's tail",
+                     report.segments, log.head(), ids->run_entries(), ids->run_count(), tail);
+    }
+
+    static std::optional<std::string> id_of(const std::string& payload) {
+        auto j = nlohmann::json::parse(payload, nullptr, false);
+        if (!j.is_object()) return std::nullopt;
+        auto it = j.find("id");
+        if (it == j.end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+    }
+
+    // Whether the record at `seq` is the event with this id: the id index's hashes are only
+    // ever taken as a hint.
+    bool record_has_id(std::uint64_t seq, const std::string& id) const {
+        bool same = false;
+        log.scan(seq, [&](const log::Record& r) {
+            same = r.seq == seq && id_of(r.payload) == id;
+            return false;
         });
-        spdlog::info("log recovered: {} segments, head seq {}, {} event ids indexed",
-                     report.segments, log.head(), seq_by_id.size());
+        return same;
     }
 
     void run(const std::atomic<bool>& stop) {
@@ -308,6 +336,7 @@ struct Broker::Impl {
             }
             ++stats.syncs;
             failpoint::hit(failpoint::kAfterFsync);
+            write_id_run();
         }
         for (auto& a : appended) {
             const std::string seq = std::to_string(a.seq);
@@ -357,21 +386,33 @@ struct Broker::Impl {
                                msg[2].to_string(), unavailable_reason()});
             return;
         }
-        if (auto it = seq_by_id.find(event.id); it != seq_by_id.end()) {
+        if (const auto seq = ids->find(event.id, [&](std::uint64_t candidate) {
+                return record_has_id(candidate, event.id);
+            })) {
             ++stats.duplicates;
             replies.push_back({std::move(msg[0]), std::string(protocol::kDuplicate),
-                               msg[2].to_string(), std::to_string(it->second)});
+                               msg[2].to_string(), std::to_string(*seq)});
             return;
         }
         event.seq = log.head() + 1;
         std::string json = events::encode(event);
         const auto seq = log.append(json);
-        seq_by_id.emplace(event.id, seq);
+        ids->insert(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
         appended.push_back({seq, event.id, std::string(event.type_name()), std::move(json)});
         replies.push_back({std::move(msg[0]), std::string(protocol::kAck), msg[2].to_string(),
                            std::to_string(seq)});
+    }
+
+    // A run that cannot be written leaves its ids in memory, where they still answer; the
+    // next group tries again.
+    void write_id_run() {
+        try {
+            ids->flush_if_full(log.durable_head());
+        } catch (const std::exception& e) {
+            spdlog::error("{}; keeping those ids in memory and trying again", e.what());
+        }
     }
 
     void send_replies(std::vector<PendingReply>& replies) {
@@ -400,7 +441,7 @@ struct Broker::Impl {
         spdlog::error("storage failure, {} events of this group refused and not acknowledged: "
                       "{}",
                       appended.size(), what);
-        for (const auto& a : appended) seq_by_id.erase(a.id);
+        for (const auto& a : appended) ids->erase_recent(a.id);
         const std::uint64_t durable = log.durable_head();
         for (auto& r : replies) {
             const bool lost_ack = r.kind == protocol::kAck;

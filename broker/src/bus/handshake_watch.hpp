@@ -21,9 +21,14 @@ public:
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
     }
 
-    // Handles whatever the socket reported since the last call; never blocks.
+    // Handles whatever the socket reported since the last call; never blocks. A signal that
+    // lands in here (a stop request) is left to the caller's own loop to notice.
     void check() {
-        while (check_event(0)) {
+        try {
+            while (check_event(0)) {
+            }
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) throw;
         }
     }
 

@@ -12,6 +12,7 @@
 
 #include "record_format.hpp"
 #include "record_reader.hpp"
+#include "seal.hpp"
 
 namespace op::log::detail {
 namespace {
@@ -33,6 +34,11 @@ std::vector<SegmentFile> list_segment_files(const fs::path& dir) {
     if (ec) throw LogError("list " + dir.string() + ": " + ec.message());
     for (; it != fs::directory_iterator(); it.increment(ec)) {
         if (ec) throw LogError("list " + dir.string() + ": " + ec.message());
+        if (it->path().filename().string().ends_with(".seal.tmp")) {
+            std::error_code ignored;  // a seal a crash interrupted: written again when needed
+            fs::remove(it->path(), ignored);
+            continue;
+        }
         const auto base = parse_segment_file_name(it->path().filename().string());
         if (!base) continue;  // not ours: leave operators' notes and moved-aside files alone
         files.push_back(SegmentFile{*base, it->path()});
@@ -117,6 +123,26 @@ RecoveredLog recover_segments(const fs::path& dir) {
         Fd fd = open_file(path, last ? O_RDWR : O_RDONLY);
         const std::uint64_t size = file_size(fd.get(), path);
 
+        // A full segment whose seal agrees with its size and with where the next one starts
+        // is not read: a restart costs the last segment, not the whole log.
+        if (!last) {
+            const auto seal = read_seal(path);
+            if (seal && seal->records > 0 && seal->bytes == size &&
+                seg.base_seq + seal->records == files[i + 1].base_seq &&
+                !seal->index.empty() && seal->index.front().seq == seg.base_seq &&
+                seal->index.front().offset == 0) {
+                seg.durable_records = seal->records;
+                seg.durable_bytes = seal->bytes;
+                seg.index = seal->index;
+                seg.sealed = true;
+                expected += seal->records;
+                out.report.records += seal->records;
+                ++out.report.sealed_segments;
+                out.segments.push_back(std::move(seg));
+                continue;
+            }
+        }
+
         RecordReader reader(fd.get(), path, 0, size, kRecoveryChunkBytes);
         RecordView rec;
         ReadStatus status;
@@ -166,6 +192,17 @@ RecoveredLog recover_segments(const fs::path& dir) {
                                        path.string()));
         }
         out.report.records += seg.durable_records;
+        if (!last) {
+            // Read in full this once (a log from before seals, or a seal lost in a crash).
+            try {
+                write_seal(seg);
+                seg.sealed = true;
+            } catch (const LogError& e) {
+                spdlog::warn("segment log: cannot seal {} ({}); it is read again at the next "
+                             "start",
+                             path.string(), e.what());
+            }
+        }
         if (last) out.active_fd = std::move(fd);
         out.segments.push_back(std::move(seg));
     }

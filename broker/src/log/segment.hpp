@@ -25,6 +25,7 @@ struct Segment {
     std::uint64_t base_seq = 0;  // seq of its first record, also its file name
     std::filesystem::path path;
     bool on_disk = false;  // false until the first sync() creates the file
+    bool sealed = false;   // full, durable, and its seal (seal.hpp) written
     std::uint64_t durable_bytes = 0;
     std::uint64_t durable_records = 0;
     // Entries may run ahead of the durable records (appended, not yet synced); readers never

@@ -8,12 +8,14 @@
 #include <utility>
 
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
 
 #include "file_io.hpp"
 #include "op/runtime/failpoint.hpp"
 #include "record_format.hpp"
 #include "record_reader.hpp"
 #include "recovery.hpp"
+#include "seal.hpp"
 #include "segment.hpp"
 
 namespace op::log {
@@ -156,11 +158,25 @@ struct SegmentLog::Impl {
             seg.pending_records = 0;
             if (k + 1 < segments_.size()) {
                 std::string().swap(seg.pending);  // a full segment never takes appends again
+                seal(seg);
             } else {
                 seg.pending.clear();  // keeps capacity for the next batch
             }
         }
         durable_head_ = head_;
+    }
+
+    // A full segment is durable by now; its seal spares the next start reading it. A seal
+    // that cannot be written costs only that: the segment is read at the next start.
+    static void seal(Segment& seg) {
+        if (seg.sealed || !seg.on_disk || seg.durable_records == 0) return;
+        try {
+            detail::write_seal(seg);
+            seg.sealed = true;
+        } catch (const LogError& e) {
+            spdlog::warn("segment log: cannot seal {} ({}); it is read again at the next start",
+                         seg.path.string(), e.what());
+        }
     }
 
     // Calls visit(const RecordView&) for durable records with seq >= from until it returns

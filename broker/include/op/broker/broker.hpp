@@ -22,6 +22,9 @@ struct BrokerConfig {
     std::chrono::milliseconds heartbeat{250};
     std::size_t max_group = 4096;    // most events appended under one fdatasync
     std::size_t max_message_bytes = 1u << 20;  // frames larger than this are refused by ZeroMQ
+    // Event ids held whole in memory before they are written out to the id index's runs
+    // (op/broker/id_index.hpp).
+    std::size_t id_index_recent = 1u << 18;
     // CurveZMQ on every endpoint, clients let in by authorized_keys and publishes authorised
     // by the policy (op/security/policy.hpp). Off: NULL security, anyone may do anything.
     bool secure = true;

@@ -44,6 +44,7 @@ struct Record {
 struct RecoveryReport {
     std::size_t segments = 0;
     std::uint64_t records = 0;
+    std::size_t sealed_segments = 0;  // full segments taken from their seal, not read
     std::uint64_t head_seq = 0;
     std::uint64_t truncated_bytes = 0;  // bytes cut off the tail of the last segment
     std::string truncation_reason;      // empty when nothing was cut
