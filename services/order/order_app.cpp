@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "decision_waiters.hpp"
+#include "op/bus/checkpoint_reporter.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
 #include "op/events/ids.hpp"
@@ -184,7 +185,9 @@ struct OrderApp::Impl {
     void follow_events(const std::atomic<bool>& stop) {
         bus::Subscriber subscriber(
             bus::SubscriberOptions{config.endpoints, {}, applied_seq.load() + 1});
+        bus::CheckpointReporter report_checkpoint(publisher, "order");
         while (!stop.load()) {
+            report_checkpoint(applied_seq.load());
             auto batch = subscriber.poll(std::chrono::milliseconds(100), 1000);
             broker_head = subscriber.head_seq();
             if (!subscriber_caught_up && subscriber.caught_up()) {

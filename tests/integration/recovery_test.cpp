@@ -12,6 +12,7 @@
 
 using nlohmann::json;
 using op::test::poll_until;
+using op::test::Process;
 using op::test::System;
 using op::test::SystemOptions;
 using namespace std::chrono_literals;
@@ -121,4 +122,45 @@ TEST_CASE("a service's database deleted: it is rebuilt from the log") {
     REQUIRE(poll_until(10s, [&] { return get(system, "/orders?limit=100")["total"] == 5; }));
     const auto after = get(system, "/orders?limit=100");
     CHECK(after["orders"] == before["orders"]);
+}
+
+TEST_CASE("retention deletes old segments once every consumer has passed them, and replaying from before them is refused with the reason") {
+    SystemOptions options;
+    options.extra_args = {{"broker", {"--segment-size", "1KiB", "--retention-age", "1"}}};
+    System system(options);
+    system.start_all();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 12; ++i) {
+        const auto placed =
+            op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+        REQUIRE(placed.status == 200);
+        ids.push_back(placed.body["order_id"]);
+    }
+    const auto first_segment = system.data_dir() / "broker" / "log" / "00000000000000000001.seg";
+    REQUIRE(poll_until(20s, [&] {
+        return op::test::file_contains(system.log_path("broker"), "retention: deleted seqs 1..");
+    }));
+    CHECK_FALSE(std::filesystem::exists(first_segment));
+
+    // A replay from seq 1 is refused, saying why.
+    const auto out = system.data_dir() / "logs" / "export-from-1.log";
+    Process exporter(op::test::with_args({std::string(OP_BIN_DIR) + "/broker", "export",
+                                          "--live", system.live_endpoint(), "--replay",
+                                          system.replay_endpoint(), "--from", "1", "-o",
+                                          (system.data_dir() / "x.ndjson").string()},
+                                         system.security_args("operator")),
+                     out);
+    const auto status = exporter.wait_for(20s);
+    REQUIRE(status.has_value());
+    CHECK(*status != 0);
+    CHECK_MESSAGE(op::test::file_contains(out, "deleted by retention"), op::test::read_file(out));
+
+    // The system goes on, across a broker restart on the shortened log.
+    REQUIRE(system.stop("broker") == 0);
+    system.start("broker");
+    const auto after =
+        op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+    CHECK(after.status == 200);
+    CHECK(after.body["status"] == "success");
+    CHECK(op::test::order_terminal(system, ids.back()));
 }

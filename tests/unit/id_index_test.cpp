@@ -57,7 +57,7 @@ TEST_CASE("id index: every id found at its seq, from memory and from runs, and a
     Scratch scratch;
     FakeLog log;
     {
-        IdIndex index({scratch.dir, 100}, 0);
+        IdIndex index({scratch.dir, 100}, 1, 0);
         append(index, log, 1, 1050);
         CHECK(index.run_count() == 10);
         CHECK(index.indexed_through() == 1000);
@@ -70,7 +70,7 @@ TEST_CASE("id index: every id found at its seq, from memory and from runs, and a
         CHECK_FALSE(index.find("never-appended", log.confirm("never-appended")).has_value());
     }
     // Reopened: the runs answer; the tail after them is the caller's to re-insert.
-    IdIndex index({scratch.dir, 100}, 1050);
+    IdIndex index({scratch.dir, 100}, 1, 1050);
     CHECK(index.indexed_through() == 1000);
     CHECK(index.run_entries() == 1000);
     for (std::uint64_t seq = 1; seq <= 1000; ++seq) {
@@ -82,7 +82,7 @@ TEST_CASE("id index: every id found at its seq, from memory and from runs, and a
 TEST_CASE("id index: a hash match the log does not confirm is not a duplicate") {
     Scratch scratch;
     FakeLog log;
-    IdIndex index({scratch.dir, 10}, 0);
+    IdIndex index({scratch.dir, 10}, 1, 0);
     append(index, log, 1, 20);
     const auto never = [](std::uint64_t) { return false; };
     CHECK_FALSE(index.find(id_at(3), never).has_value());  // in a run: needs the confirmation
@@ -92,7 +92,7 @@ TEST_CASE("id index: a hash match the log does not confirm is not a duplicate") 
 TEST_CASE("id index: the filter grows with the runs and still answers for all") {
     Scratch scratch;
     FakeLog log;
-    IdIndex index({scratch.dir, 16}, 0);  // filter sized for 64 ids at first
+    IdIndex index({scratch.dir, 16}, 1, 0);  // filter sized for 64 ids at first
     append(index, log, 1, 5000);
     CHECK(index.run_entries() == 4992);
     for (std::uint64_t seq = 1; seq <= 5000; seq += 7) {
@@ -115,7 +115,7 @@ TEST_CASE("id index: a damaged run and the runs after it are dropped, to be rebu
     Scratch scratch;
     FakeLog log;
     {
-        IdIndex index({scratch.dir, 100}, 0);
+        IdIndex index({scratch.dir, 100}, 1, 0);
         append(index, log, 1, 500);
     }
     auto runs = runs_in(scratch.dir);
@@ -126,7 +126,7 @@ TEST_CASE("id index: a damaged run and the runs after it are dropped, to be rebu
         f.put('\x5a');
     }
     std::ofstream(scratch.dir / "leftover.tmp") << "half a run";
-    IdIndex index({scratch.dir, 100}, 500);
+    IdIndex index({scratch.dir, 100}, 1, 500);
     CHECK(index.indexed_through() == 200);
     CHECK(runs_in(scratch.dir).size() == 2);
     CHECK(index.find(id_at(150), log.confirm(id_at(150))) == 150);
@@ -137,12 +137,33 @@ TEST_CASE("id index: runs beyond the log's head (a log cut back or replaced) are
     Scratch scratch;
     FakeLog log;
     {
-        IdIndex index({scratch.dir, 100}, 0);
+        IdIndex index({scratch.dir, 100}, 1, 0);
         append(index, log, 1, 300);
     }
-    IdIndex index({scratch.dir, 100}, 250);
+    IdIndex index({scratch.dir, 100}, 1, 250);
     CHECK(index.indexed_through() == 200);
-    IdIndex empty({scratch.dir, 100}, 0);
+    IdIndex empty({scratch.dir, 100}, 1, 0);
     CHECK(empty.indexed_through() == 0);
+    CHECK(runs_in(scratch.dir).empty());
+}
+
+TEST_CASE("id index: after retention the runs of deleted events go, and the rest still answer") {
+    Scratch scratch;
+    FakeLog log;
+    {
+        IdIndex index({scratch.dir, 100}, 1, 0);
+        append(index, log, 1, 550);
+        index.drop_runs_before(301);  // the log now starts at 301
+        CHECK(index.run_count() == 2);
+        CHECK(index.find(id_at(420), log.confirm(id_at(420))) == 420);
+    }
+    CHECK(runs_in(scratch.dir).size() == 2);
+    // Reopened on a log that starts at 301: runs 301..500 are kept.
+    IdIndex index({scratch.dir, 100}, 301, 550);
+    CHECK(index.indexed_through() == 500);
+    CHECK(index.find(id_at(350), log.confirm(id_at(350))) == 350);
+    // Runs that do not reach back to the log's first seq cannot be trusted to be complete.
+    IdIndex gap({scratch.dir, 100}, 250, 550);
+    CHECK(gap.indexed_through() == 0);
     CHECK(runs_in(scratch.dir).empty());
 }

@@ -19,6 +19,7 @@
 #include "op/log/segment_log.hpp"
 #include "op/runtime/failpoint.hpp"
 #include "op/security/keys.hpp"
+#include "checkpoints.hpp"
 #include "op/security/policy.hpp"
 #include "refusal_log.hpp"
 #include "zap_handler.hpp"
@@ -82,6 +83,7 @@ struct Broker::Impl {
     BrokerConfig config;
     log::SegmentLog log;
     std::optional<IdIndex> ids;  // every event id in the log, for the duplicate check
+    Checkpoints checkpoints;     // how far each consumer has got, for retention
     BrokerStats stats;
     RefusalLog refusals;
     // Set while the log cannot take writes (a failed write or fsync and no successful reopen
@@ -104,6 +106,7 @@ struct Broker::Impl {
     explicit Impl(BrokerConfig cfg)
         : config(std::move(cfg)),
           log(log::LogOptions{config.data_dir / "broker" / "log", config.segment_bytes, true}),
+          checkpoints(config.data_dir / "broker" / "checkpoints"),
           keys_dir(config.keys_dir.empty() ? config.data_dir / "keys" : config.keys_dir) {
         rebuild_index();
         for (auto* s : {&publish, &live, &replay}) {
@@ -231,8 +234,8 @@ struct Broker::Impl {
         }
         // The id index keeps what it has written out; only the log's tail after it is read.
         ids.emplace(IdIndexOptions{config.data_dir / "broker" / "ids", config.id_index_recent},
-                    log.head());
-        const std::uint64_t from = ids->indexed_through() + 1;
+                    log.first_seq(), log.head());
+        const std::uint64_t from = std::max(ids->indexed_through() + 1, log.first_seq());
         std::uint64_t tail = 0;
         if (from <= log.head()) {
             // A log without runs (one older than the index, or runs lost) is indexed in
@@ -293,11 +296,14 @@ struct Broker::Impl {
             if (items[2].revents & ZMQ_POLLIN) drain_subscriptions();
             if (Clock::now() >= next_heartbeat) {
                 refusals.tick();
+                checkpoints.save_if_changed();
+                apply_retention();
                 send_heartbeat();
                 next_heartbeat = Clock::now() + config.heartbeat;
             }
         }
         refusals.flush();
+        checkpoints.save_if_changed();
         spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused of "
                      "which {} unauthorized, {} connections denied)",
                      log.head(), stats.appended, stats.duplicates, stats.rejected,
@@ -356,6 +362,10 @@ struct Broker::Impl {
             replies.push_back({std::move(msg[0]), std::string(protocol::kError), std::move(token),
                                std::move(reason)});
         };
+        if (msg.size() == 5 && msg[1].to_string_view() == protocol::kCheckpoint) {
+            take_checkpoint(msg);
+            return;
+        }
         if (msg.size() != 4 || msg[1].to_string_view() != protocol::kPublish) {
             refuse(msg.size() >= 3 ? msg[2].to_string() : std::string(),
                    fmt::format("expected frames [PUB, token, event], got {} frames",
@@ -412,6 +422,58 @@ struct Broker::Impl {
             ids->flush_if_full(log.durable_head());
         } catch (const std::exception& e) {
             spdlog::error("{}; keeping those ids in memory and trying again", e.what());
+        }
+    }
+
+    // ["CKPT", token, consumer, seq]: no answer, so a refusal is only logged and counted.
+    void take_checkpoint(const std::vector<zmq::message_t>& msg) {
+        const std::string consumer = msg[3].to_string();
+        const auto seq = parse_u64(msg[4].to_string_view());
+        std::string why;
+        if (!security::is_identity_name(consumer)) {
+            why = "the consumer is not an identity name";
+        } else if (!seq || *seq > log.head()) {
+            why = fmt::format("seq must be an integer up to the head {}", log.head());
+        } else if (zap) {
+            const char* identity = zmq_msg_gets(msg[1].handle(), "User-Id");
+            if (identity == nullptr || consumer != identity) {
+                why = fmt::format("identity \"{}\" may report only its own checkpoint",
+                                  identity != nullptr ? identity : "");
+            }
+        }
+        if (!why.empty()) {
+            ++stats.rejected;
+            refusals.refused("checkpoint of " + consumer, why);
+            return;
+        }
+        checkpoints.update(consumer, *seq);
+    }
+
+    // Deletes the oldest full segments while every consumer has passed them and they are old
+    // enough. Nothing is deleted before any consumer has reported: retention must not outrun
+    // a reader the broker has never heard of.
+    void apply_retention() {
+        if (config.retention_age.count() <= 0) return;
+        const auto floor = checkpoints.lowest();
+        if (!floor) return;
+        while (const auto oldest = log.oldest_sealed()) {
+            if (oldest->last_seq > *floor) break;
+            if (std::filesystem::file_time_type::clock::now() - oldest->written <
+                config.retention_age) {
+                break;
+            }
+            try {
+                log.drop_oldest_segment();
+                ids->drop_runs_before(log.first_seq());
+            } catch (const std::exception& e) {
+                spdlog::error("retention: {}; trying again later", e.what());
+                return;
+            }
+            ++stats.segments_deleted;
+            spdlog::info("retention: deleted seqs {}..{} ({} bytes): older than {} s and passed "
+                         "by every consumer ({})",
+                         oldest->first_seq, oldest->last_seq, oldest->bytes,
+                         config.retention_age.count(), checkpoints.describe());
         }
     }
 
@@ -528,17 +590,25 @@ struct Broker::Impl {
             }
         }
         const bool filter = !topics.empty();
+        if (*from > 0 && *from < log.first_seq() && log.first_seq() <= log.head()) {
+            refuse(msg[2].to_string(),
+                   fmt::format("events before seq {} were deleted by retention (the broker's "
+                               "--retention-age); ask from seq {} or later",
+                               log.first_seq(), log.first_seq()));
+            return;
+        }
 
         reply.emplace_back(std::string(protocol::kBatch));
         reply.push_back(std::move(msg[2]));
         reply.emplace_back(std::to_string(log.durable_head()));
         const std::size_t next_from_index = reply.size();
         reply.emplace_back();
-        std::uint64_t next_from = std::max<std::uint64_t>(*from, 1);
+        // From 0: only the head (nothing is read).
+        std::uint64_t next_from = *from == 0 ? log.durable_head() + 1 : *from;
         std::size_t matched = 0;
         std::size_t scanned = 0;
         std::size_t bytes = 0;
-        if (next_from <= log.durable_head()) {
+        if (*from > 0 && next_from <= log.durable_head()) {
             log.scan(next_from, [&](const log::Record& r) {
                 next_from = r.seq + 1;
                 ++scanned;

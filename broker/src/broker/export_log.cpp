@@ -23,6 +23,10 @@ std::uint64_t export_log(const ExportOptions& options, std::ostream& out,
     while (!stop.load()) {
         auto batch = subscriber.poll(std::chrono::milliseconds(100), 5000);
         heard = heard || subscriber.caught_up() || !batch.empty();
+        if (!subscriber.refusal().empty()) {
+            throw std::runtime_error(fmt::format("the broker refused to replay from seq {}: {}",
+                                                 subscriber.next_seq(), subscriber.refusal()));
+        }
         if (!heard && std::chrono::steady_clock::now() > give_up) {
             throw std::runtime_error(fmt::format(
                 "no answer from the broker's replay endpoint {} (is the broker running? point "

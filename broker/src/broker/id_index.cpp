@@ -147,6 +147,7 @@ struct IdIndex::Impl {
     std::uint64_t entries_in_runs = 0;
     Filter filter;
     std::unordered_map<std::string, std::uint64_t> recent;
+    std::uint64_t recent_first = 0;
     std::uint64_t recent_last = 0;
 
     ~Impl() {
@@ -192,7 +193,7 @@ struct IdIndex::Impl {
         return stored == static_cast<std::uint32_t>(crc);
     }
 
-    void load(std::uint64_t log_head) {
+    void load(std::uint64_t log_first, std::uint64_t log_head) {
         std::error_code ec;
         fs::create_directories(options.dir, ec);
         if (ec) {
@@ -208,8 +209,13 @@ struct IdIndex::Impl {
             }
         }
         std::sort(found.begin(), found.end());
-        std::uint64_t expected = 1;
-        bool discard = false;
+        // Runs of events retention has deleted are of no more use.
+        while (!found.empty() && found.front().first.second < log_first) {
+            fs::remove(found.front().second, ec);
+            found.erase(found.begin());
+        }
+        std::uint64_t expected = found.empty() ? 1 : found.front().first.first;
+        bool discard = expected > std::max<std::uint64_t>(log_first, 1);
         for (auto& [range, path] : found) {
             if (!discard && (range.first != expected || range.second < range.first ||
                              range.second > log_head)) {
@@ -297,6 +303,7 @@ struct IdIndex::Impl {
     }
 
     void write_run(std::uint64_t first, std::uint64_t last) {
+        if (recent.empty()) return;
         std::vector<Entry> entries;
         entries.reserve(recent.size());
         for (const auto& [id, seq] : recent) entries.push_back({id_hash(id), seq});
@@ -355,9 +362,28 @@ struct IdIndex::Impl {
     }
 };
 
-IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_head) : impl_(std::make_unique<Impl>()) {
+IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head)
+    : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
-    impl_->load(log_head);
+    impl_->load(log_first, log_head);
+}
+
+void IdIndex::drop_runs_before(std::uint64_t first_seq) {
+    auto& d = *impl_;
+    std::uint64_t dropped = 0;
+    while (!d.runs.empty() && d.runs.front().last < first_seq) {
+        Run& run = d.runs.front();
+        ::close(run.fd);
+        std::error_code ec;
+        fs::remove(run.path, ec);
+        dropped += run.count;
+        d.entries_in_runs -= run.count;
+        d.runs.erase(d.runs.begin());
+    }
+    // Their hashes stay in the filter (a "maybe" costs one read) until they are half of it.
+    if (dropped > 0 && d.filter.capacity() > 4 * std::max<std::uint64_t>(d.entries_in_runs, 1)) {
+        d.rebuild_filter(std::max<std::uint64_t>(d.entries_in_runs * 2, d.options.recent_limit * 4));
+    }
 }
 
 IdIndex::~IdIndex() = default;
@@ -370,6 +396,7 @@ std::optional<std::uint64_t> IdIndex::find(std::string_view id, const Confirm& c
 }
 
 void IdIndex::insert(std::string id, std::uint64_t seq) {
+    if (impl_->recent.empty()) impl_->recent_first = seq;
     impl_->recent.emplace(std::move(id), seq);
     impl_->recent_last = std::max(impl_->recent_last, seq);
 }
@@ -379,8 +406,7 @@ void IdIndex::erase_recent(const std::string& id) { impl_->recent.erase(id); }
 void IdIndex::flush_if_full(std::uint64_t durable_seq) {
     auto& d = *impl_;
     if (d.recent.size() < d.options.recent_limit || d.recent_last > durable_seq) return;
-    const std::uint64_t first = d.indexed_through() + 1;
-    d.write_run(first, d.recent_last);
+    d.write_run(d.recent_first, d.recent_last);
     d.recent.clear();
 }
 

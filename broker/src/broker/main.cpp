@@ -28,6 +28,15 @@ int main(int argc, char** argv) {
         ->transform(CLI::AsSizeValue(false))
         ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{4} << 30)
                     .description("between 1KiB and 4GiB"));
+    std::uint64_t retention_s = 0;
+    app.add_option("--retention-age", retention_s,
+                   "delete full log segments older than this (seconds, or with a unit: 90m, "
+                   "12h, 7d) once every consumer has reported a checkpoint past them; replays "
+                   "from before the oldest kept event are then refused. 0 keeps everything")
+        ->default_str("0")
+        ->transform(CLI::AsNumberWithUnit(
+            std::map<std::string, std::uint64_t>{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
+            CLI::AsNumberWithUnit::CASE_SENSITIVE));
     op::runtime::SecurityFlags security;
     op::runtime::add_security_flags(app, security, "", "DATA_DIR/keys");
     op::runtime::add_log_level_flag(app, log_level);
@@ -89,6 +98,7 @@ int main(int argc, char** argv) {
 
     op::runtime::setup_logging("broker", log_level);
     config.secure = !security.insecure;
+    config.retention_age = std::chrono::seconds(retention_s);
     config.keys_dir = security.keys_dir;
     try {
         op::broker::Broker broker(config);

@@ -50,6 +50,8 @@ struct Publisher::Impl {
     std::mutex mu;
     std::vector<Pending> incoming;  // guarded by mu
     bool stopping = false;          // guarded by mu
+    std::string checkpoint_consumer;  // guarded by mu
+    std::uint64_t checkpoint_seq = 0;  // guarded by mu; 0: nothing new to report
     std::array<int, 2> wake{-1, -1};
     std::thread io;
 
@@ -115,10 +117,21 @@ struct Publisher::Impl {
 
             std::vector<Pending> fresh;
             bool stop_now = false;
+            std::string consumer;
+            std::uint64_t checkpoint = 0;
             {
                 std::lock_guard lock(mu);
                 fresh.swap(incoming);
                 stop_now = stopping;
+                consumer = checkpoint_consumer;
+                std::swap(checkpoint, checkpoint_seq);
+            }
+            if (checkpoint != 0) {
+                const std::string seq = std::to_string(checkpoint);
+                std::array<zmq::const_buffer, 4> frames = {
+                    zmq::buffer(protocol::kCheckpoint), zmq::buffer(std::string_view("0")),
+                    zmq::buffer(consumer), zmq::buffer(seq)};
+                (void)zmq::send_multipart(sock, frames, zmq::send_flags::dontwait);
             }
             for (auto& p : fresh) {
                 auto [it, _] = in_flight.emplace(next_token++, std::move(p));
@@ -194,6 +207,16 @@ Publisher::Publisher(const Endpoints& broker, PublisherOptions options)
     : impl_(std::make_unique<Impl>(broker, options)) {}
 
 Publisher::~Publisher() { stop(); }
+
+void Publisher::report_checkpoint(const std::string& consumer, std::uint64_t seq) {
+    if (seq == 0) return;
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->checkpoint_consumer = consumer;
+        impl_->checkpoint_seq = seq;
+    }
+    impl_->notify();
+}
 
 std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at,
                                               WhenUnavailable when_unavailable) {

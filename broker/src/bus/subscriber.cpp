@@ -52,6 +52,7 @@ struct Subscriber::Impl {
     std::uint64_t head = 0;
     bool caught_up = false;
     std::uint64_t undecodable = 0;
+    std::string refusal;
 
     // Replay state: while replaying, live frames are buffered, not delivered.
     bool replaying = true;
@@ -107,10 +108,10 @@ struct Subscriber::Impl {
 
     void send_request() {
         const std::string id = std::to_string(++request_id);
-        const std::string from = std::to_string(next_seq);
-        // Asking for one event is the cheapest way to learn the head when starting there.
-        const std::string max =
-            std::to_string(options.from_head && !caught_up ? 1 : options.replay_batch);
+        // From seq 0 the broker only says where its head is: how to start there.
+        const bool probe_head = options.from_head && !caught_up;
+        const std::string from = probe_head ? "0" : std::to_string(next_seq);
+        const std::string max = std::to_string(probe_head ? 1 : options.replay_batch);
         std::array<zmq::const_buffer, 5> frames = {
             zmq::buffer(protocol::kReplay), zmq::buffer(id), zmq::buffer(from),
             zmq::buffer(max), zmq::buffer(topics_csv)};
@@ -123,10 +124,15 @@ struct Subscriber::Impl {
         if (reply.size() < 2 || parse_u64(reply[1].to_string_view()) != request_id) return;
         request_outstanding = false;
         if (reply[0].to_string_view() != protocol::kBatch || reply.size() < 4) {
-            spdlog::error("subscriber: replay from seq {} refused: {}", next_seq,
-                          reply.size() >= 3 ? reply[2].to_string() : std::string("(no reason)"));
+            const std::string reason =
+                reply.size() >= 3 ? reply[2].to_string() : std::string("(no reason)");
+            if (reason != refusal) {
+                spdlog::error("subscriber: replay from seq {} refused: {}", next_seq, reason);
+            }
+            refusal = reason;
             return;  // re-asked after replay_timeout
         }
+        refusal.clear();
         head = std::max(head, parse_u64(reply[2].to_string_view()));
         if (options.from_head && !caught_up) next_seq = std::max(next_seq, head + 1);
         const std::uint64_t next_from = parse_u64(reply[3].to_string_view());
@@ -262,5 +268,6 @@ std::uint64_t Subscriber::next_seq() const { return impl_->next_seq; }
 std::uint64_t Subscriber::head_seq() const { return impl_->head; }
 bool Subscriber::caught_up() const { return impl_->caught_up; }
 std::uint64_t Subscriber::undecodable() const { return impl_->undecodable; }
+const std::string& Subscriber::refusal() const { return impl_->refusal; }
 
 }  // namespace op::bus

@@ -303,6 +303,34 @@ std::uint64_t SegmentLog::head() const { return impl_->head_; }
 
 std::uint64_t SegmentLog::durable_head() const { return impl_->durable_head_; }
 
+std::optional<SegmentLog::SealedSegment> SegmentLog::oldest_sealed() const {
+    const Impl& s = *impl_;
+    if (s.segments_.size() < 2) return std::nullopt;
+    const Segment& seg = s.segments_.front();
+    if (!seg.on_disk || seg.durable_records == 0) return std::nullopt;
+    std::error_code ec;
+    const auto written = fs::last_write_time(seg.path, ec);
+    if (ec) return std::nullopt;
+    return SealedSegment{seg.base_seq, seg.base_seq + seg.durable_records - 1, seg.durable_bytes,
+                         written};
+}
+
+void SegmentLog::drop_oldest_segment() {
+    Impl& s = *impl_;
+    if (s.segments_.size() < 2) {
+        throw LogError("segment log: the only segment is the one appended to; nothing to drop");
+    }
+    const Segment seg = s.segments_.front();
+    std::error_code ec;
+    fs::remove(detail::seal_path(seg.path), ec);
+    if (!fs::remove(seg.path, ec) || ec) {
+        throw LogError(fmt::format("segment log: cannot delete {}: {}", seg.path.string(),
+                                   ec ? ec.message() : "it is missing"));
+    }
+    detail::sync_all(s.dir_fd_.get(), s.options_.dir);
+    s.segments_.erase(s.segments_.begin());
+}
+
 std::uint64_t SegmentLog::first_seq() const {
     // The first segment always holds the first record, or is the empty one named head() + 1.
     return impl_->segments_.empty() ? impl_->head_ + 1 : impl_->segments_.front().base_seq;

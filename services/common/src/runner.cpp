@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "op/bus/checkpoint_reporter.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
 #include "op/events/ids.hpp"
@@ -90,6 +91,7 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
     bus::Subscriber subscriber(
         bus::SubscriberOptions{config.endpoints, config.topics, checkpoint + 1});
     bus::Publisher publisher(config.endpoints);
+    bus::CheckpointReporter report_checkpoint(publisher, config.name);
     bool announced = false;
 
     while (!stop.load()) {
@@ -107,6 +109,7 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
                 db.set_checkpoint(subscriber.next_seq() - 1);
                 tx.commit();
             }
+            report_checkpoint(db.checkpoint());
             continue;
         }
 
@@ -160,6 +163,7 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         db.set_checkpoint(subscriber.next_seq() - 1);
         tx.commit();
         failpoint::hit(failpoint::kAfterCommit);
+        report_checkpoint(db.checkpoint());
     }
     spdlog::info("{} stopped at checkpoint seq {}", config.name, db.checkpoint());
 }

@@ -29,6 +29,9 @@ struct BrokerConfig {
     // by the policy (op/security/policy.hpp). Off: NULL security, anyone may do anything.
     bool secure = true;
     std::filesystem::path keys_dir;  // empty: data_dir/keys
+    // Full segments older than this, once every consumer that reports checkpoints has passed
+    // them, are deleted. 0: keep the whole log.
+    std::chrono::seconds retention_age{0};
     // How often authorized_keys is checked for changes (a removed key is cut off).
     std::chrono::milliseconds keys_check{500};
 };
@@ -43,6 +46,7 @@ struct BrokerStats {
     std::uint64_t unavailable = 0;       // publishes refused while storage was failing
     std::uint64_t unauthorized = 0;  // publishes refused by the policy (counted in rejected too)
     std::uint64_t keys_reloads = 0;  // authorized_keys changes taken
+    std::uint64_t segments_deleted = 0;  // by retention
 };
 
 class Broker {

@@ -38,13 +38,18 @@ public:
     // Says whether the record at `seq` has exactly this id (reads it from the log).
     using Confirm = std::function<bool(std::uint64_t seq)>;
 
-    // Loads the runs in options.dir. Runs beyond `log_head` (a log cut back or replaced) and
-    // runs that are damaged, with everything after them, are deleted: the log is the truth,
-    // and the caller re-inserts from indexed_through() + 1.
-    IdIndex(IdIndexOptions options, std::uint64_t log_head);
+    // Loads the runs in options.dir for a log holding seqs log_first..log_head. Runs wholly
+    // before log_first (retention deleted their events) are deleted. Runs beyond `log_head` (a
+    // log cut back or replaced), runs that are damaged, and everything after them, are deleted
+    // too; so are all of them if they do not reach back to log_first. The log is the truth: the
+    // caller re-inserts from indexed_through() + 1 (or log_first when that is 0).
+    IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head);
     ~IdIndex();
     IdIndex(const IdIndex&) = delete;
     IdIndex& operator=(const IdIndex&) = delete;
+
+    // Deletes the runs wholly before `first_seq` (retention removed their events).
+    void drop_runs_before(std::uint64_t first_seq);
 
     // The last seq the runs cover (0: none); ids after it must be insert()ed.
     std::uint64_t indexed_through() const;

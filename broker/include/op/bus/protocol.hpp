@@ -7,13 +7,18 @@
 //     <- ["ERR", token, reason]       refused; nothing was appended; a re-send will not help
 //     <- ["UNAVAILABLE", token, reason]  not appended: the broker cannot store events now
 //                                        (disk full, I/O error); re-send later
+//     -> ["CKPT", token, consumer, seq]  a consumer has durably handled every event up to seq;
+//                                        no answer. Retention deletes only what every consumer
+//                                        that ever reported has passed. With CurveZMQ the
+//                                        consumer must be the connection's own identity.
 //   live (XPUB, clients SUB; subscribe to "" and filter locally, see subscriber.hpp):
 //     <- [topic, seq, event_json]     every appended event, in seq order
 //     <- ["_hb", head_seq]            heartbeat, so an idle subscriber sees a lost tail
 //   replay (ROUTER, clients DEALER):
 //     -> ["REPLAY", req_id, from_seq, max_events, topics]   topics: comma-separated, "" = all
 //     <- ["BATCH", req_id, head_seq, next_from, event_json...]
-//     <- ["ERR", req_id, reason]
+//     <- ["ERR", req_id, reason]       e.g. from_seq is before the log's first seq (retention)
+//     from_seq 0 answers an empty BATCH with next_from = head + 1: the way to learn the head.
 #pragma once
 
 #include <string_view>
@@ -25,6 +30,7 @@ inline constexpr std::string_view kAck = "ACK";
 inline constexpr std::string_view kDuplicate = "DUP";
 inline constexpr std::string_view kError = "ERR";
 inline constexpr std::string_view kUnavailable = "UNAVAILABLE";
+inline constexpr std::string_view kCheckpoint = "CKPT";
 inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kBatch = "BATCH";
 inline constexpr std::string_view kHeartbeatTopic = "_hb";

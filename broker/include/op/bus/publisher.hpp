@@ -68,6 +68,11 @@ public:
     std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,
                                            Deadline give_up_at = Deadline::max());
 
+    // Tells the broker that `consumer` has durably handled every event up to `seq` (what
+    // retention waits for). Fire and forget: the latest value is sent once; call it again as
+    // the checkpoint moves.
+    void report_checkpoint(const std::string& consumer, std::uint64_t seq);
+
     // Resolves every pending publish with Stopped and ends the I/O thread. Idempotent.
     void stop();
 

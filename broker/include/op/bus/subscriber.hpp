@@ -49,6 +49,9 @@ public:
     std::uint64_t head_seq() const;   // the broker's head as last heard
     bool caught_up() const;           // replay has reached the head at least once
     std::uint64_t undecodable() const;  // events skipped because they failed to decode
+    // Why the broker last refused a replay request (e.g. from a seq retention deleted); ""
+    // once a replay is answered. The subscriber keeps asking; a tool may give up on it.
+    const std::string& refusal() const;
 
 private:
     struct Impl;

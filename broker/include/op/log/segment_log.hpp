@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -81,6 +82,19 @@ public:
     std::uint64_t head() const;          // last appended seq (0 when empty)
     std::uint64_t durable_head() const;  // last seq known to be on disk
     std::uint64_t first_seq() const;     // first seq still in the log (1, or head()+1 when empty)
+
+    // The oldest segment, if it is full (not the one appended to): its last seq, its size and
+    // when it was last written. Retention asks this before drop_oldest_segment().
+    struct SealedSegment {
+        std::uint64_t first_seq = 0;
+        std::uint64_t last_seq = 0;
+        std::uint64_t bytes = 0;
+        std::filesystem::file_time_type written;
+    };
+    std::optional<SealedSegment> oldest_sealed() const;
+    // Deletes the oldest full segment (and its seal); first_seq() moves past it. Throws
+    // LogError if it cannot, or if the oldest segment is the one appended to.
+    void drop_oldest_segment();
 
     // Durable records with seq >= from, in order, stopping after max_records records or once
     // max_bytes of payload were collected (at least one record is returned if any exists).
