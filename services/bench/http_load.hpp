@@ -35,7 +35,7 @@ struct LoadOptions {
 // One decided answer, kept to compare with the log afterwards.
 struct Answer {
     std::string order_id;
-    std::string status;  // "success", "failed", "pending"
+    std::string status;  // "success", "failed", "pending" (202 from /place-order), "placed"
     std::string reason;
 };
 
@@ -43,12 +43,13 @@ struct LoadResult {
     LoadOptions options;
     double wall_s = 0;           // from the first send to the last answer
     std::uint64_t sent = 0;      // requests sent
-    std::uint64_t answered = 0;  // 2xx answers with a decided status (success or failed)
+    // 200 answers with a decided status (success or failed); for /orders, 202 "placed"
+    std::uint64_t answered = 0;
     std::uint64_t succeeded = 0;
     std::map<std::string, std::uint64_t> outcomes;  // "success", "failed: Item out of stock"
     std::map<std::string, std::uint64_t> errors;    // "http 503", "connection: Read", ...
     std::uint64_t error_count = 0;
-    Percentiles decision;  // of the answered requests
+    Percentiles decision;  // of the answered requests (for /orders: until durable)
     std::vector<Answer> answers;
     std::chrono::system_clock::time_point started;
     std::chrono::system_clock::time_point finished;

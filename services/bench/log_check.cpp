@@ -116,7 +116,8 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
             }
             continue;
         }
-        if (a.status == "pending") continue;  // any terminal outcome agrees with "pending"
+        // Any terminal outcome agrees with an answer given before the decision.
+        if (a.status == "pending" || a.status == "placed") continue;
         const bool agree = it->second.outcome == a.status &&
                            (a.status == "success" || it->second.reason == a.reason);
         if (!agree) {

@@ -53,6 +53,7 @@ std::uint64_t errors_of(const std::vector<SystemRun>& runs) {
 
 nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
     nlohmann::json j;
+    const auto begun = std::chrono::steady_clock::now();
     const int runs = std::max(1, c.runs);
     const std::string medians = runs == 1 ? "1 run" : fmt::format("median of {} runs", runs);
 
@@ -165,6 +166,9 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
                            fmt::format("{} errors of ours", errors)});
     }
     print_figures(out, figures);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
+    fmt::print(out, "The suite took {:.0f} s.\n", took);
+    j["suite_s"] = took;
     j["figures"] = nlohmann::json::array();
     for (const auto& f : figures) j["figures"].push_back(to_json(f));
     return j;
