@@ -10,6 +10,7 @@
 #include "op/bus/publisher.hpp"
 #include "op/events/ids.hpp"
 #include "progress.hpp"
+#include "stop.hpp"
 #include "support/harness.hpp"
 
 namespace op::bench {
@@ -59,7 +60,7 @@ BrokerRun run_once(const std::string& endpoint, pid_t broker_pid, int publishers
             threads.emplace_back([&, i] {
                 auto& mine = samples[static_cast<std::size_t>(i)];
                 mine.reserve(1 << 16);
-                while (Clock::now() < end) {
+                while (Clock::now() < end && !stop_requested()) {
                     auto event = fresh_order();
                     const auto t0 = Clock::now();
                     const auto result = clients[static_cast<std::size_t>(i)]->publish(event).get();
@@ -82,6 +83,7 @@ BrokerRun run_once(const std::string& endpoint, pid_t broker_pid, int publishers
     run.acked = acked.load();
     run.round_trip = all.summarize();
     for (auto& c : clients) c->stop();
+    throw_if_stopped();
     return run;
 }
 

@@ -1,13 +1,17 @@
 #include "floor.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -15,6 +19,7 @@
 #include "op/events/codec.hpp"
 #include "op/events/ids.hpp"
 #include "progress.hpp"
+#include "stop.hpp"
 #include "support/harness.hpp"
 
 namespace op::bench {
@@ -42,17 +47,10 @@ Percentiles probe_fdatasync(const std::filesystem::path& dir, std::chrono::milli
                                  std::strerror(errno) + " (is the data dir writable?)");
     }
     // Appends then syncs, as the broker's log does: each sync also carries the size change.
-    // Each probe starts at a random moment: on a virtual disk that completes flushes on a
-    // fixed cadence (this project's 2-core VM: every ~4 ms), back-to-back syncs line up with
-    // it and each waits a whole period, which the broker's syncs, arriving whenever events do,
-    // do not.
     const std::string record(record_bytes, 'x');
-    std::mt19937 random(std::random_device{}());
-    std::uniform_int_distribution<int> gap_us(0, 5000);
     LatencySamples samples;
     const auto end = Clock::now() + budget;
-    while (Clock::now() < end || samples.size() < 10) {
-        std::this_thread::sleep_for(std::chrono::microseconds(gap_us(random)));
+    while ((Clock::now() < end || samples.size() < 10) && !stop_requested()) {
         const auto t0 = Clock::now();
         if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size()) ||
             ::fdatasync(fd) != 0) {
@@ -95,7 +93,7 @@ Percentiles probe_zmq_rtt(const std::string& message, std::chrono::milliseconds 
     LatencySamples samples;
     const auto end = Clock::now() + budget;
     int warmup = 20;  // the first exchanges include the TCP connect
-    while (Clock::now() < end || samples.size() < 10) {
+    while ((Clock::now() < end || samples.size() < 10) && !stop_requested()) {
         const auto t0 = Clock::now();
         client.send(zmq::buffer(message));
         zmq::message_t reply;
@@ -111,6 +109,32 @@ Percentiles probe_zmq_rtt(const std::string& message, std::chrono::milliseconds 
     return samples.summarize();
 }
 
+// One spinning thread per core, at the lowest priority, for as long as it lives: the probes
+// preempt them at once when woken, and no vCPU ever goes idle meanwhile (see floor.hpp).
+class KeepCoresAwake {
+public:
+    KeepCoresAwake() {
+        const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+        for (unsigned i = 0; i < n; ++i) {
+            threads_.emplace_back([this] {
+                ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
+                while (!stop_.load(std::memory_order_relaxed)) {
+                }
+            });
+        }
+    }
+    ~KeepCoresAwake() {
+        stop_ = true;
+        for (auto& t : threads_) t.join();
+    }
+    KeepCoresAwake(const KeepCoresAwake&) = delete;
+    KeepCoresAwake& operator=(const KeepCoresAwake&) = delete;
+
+private:
+    std::atomic<bool> stop_{false};
+    std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::milliseconds per_probe) {
@@ -122,16 +146,22 @@ FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::millise
         "floor (fdatasync, zmq rtt)",
         [&] {
             return std::chrono::duration<double>(Clock::now() - start) /
-                   std::chrono::duration<double>(2 * per_probe);
+                   std::chrono::duration<double>(3 * per_probe);
         },
         [] { return std::string(); });
-    f.fdatasync = probe_fdatasync(dir, per_probe, message.size() + 8);
-    f.zmq_rtt = probe_zmq_rtt(message, per_probe);
+    f.fdatasync_idle = probe_fdatasync(dir, per_probe, message.size() + 8);
+    {
+        KeepCoresAwake awake;
+        f.fdatasync = probe_fdatasync(dir, per_probe, message.size() + 8);
+        f.zmq_rtt = probe_zmq_rtt(message, per_probe);
+    }
+    throw_if_stopped();
     return f;
 }
 
 nlohmann::json to_json(const FloorResult& f) {
     return {{"fdatasync", to_json(f.fdatasync)},
+            {"fdatasync_idle_cores", to_json(f.fdatasync_idle)},
             {"zmq_rtt", to_json(f.zmq_rtt)},
             {"message_bytes", f.message_bytes},
             {"append_bound_us", f.append_us()},

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "progress.hpp"
+#include "stop.hpp"
 
 namespace op::bench {
 namespace {
@@ -108,7 +109,7 @@ void worker(const LoadOptions& options, Shared& shared, Clock::time_point start,
     // left after that is reported as not sent rather than stretching the run without end.
     const auto hard_end = end + (end - start) / 2 + std::chrono::seconds(2);
     out.latency.reserve(1 << 14);
-    while (true) {
+    while (!stop_requested()) {
         Clock::time_point due;
         if (open_loop) {
             const std::uint64_t i = shared.next_index.fetch_add(1);
@@ -161,6 +162,7 @@ LoadResult run_http_load(const LoadOptions& options) {
         for (auto& t : threads) t.join();
     }
     r.finished = std::chrono::system_clock::now();
+    throw_if_stopped();
     LatencySamples all;
     auto last = start;
     for (auto& w : results) {

@@ -8,6 +8,7 @@
 
 #include "op/bus/subscriber.hpp"
 #include "op/events/ids.hpp"
+#include "stop.hpp"
 
 namespace op::bench {
 namespace {
@@ -62,6 +63,7 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
     std::uint64_t open_orders = 0;  // placed, not yet notified
     const auto give_up = begun + deadline;
     while (Clock::now() < give_up) {
+        throw_if_stopped();
         for (auto& d : sub.poll(std::chrono::milliseconds(100), 20000)) {
             const auto& e = d.event;
             if (e.as<events::OrderPlaced>()) {

@@ -1,6 +1,4 @@
 // bench: the load generator and benchmark suite. See --help, and README's "Measuring it".
-#include <signal.h>
-
 #include <iostream>
 #include <sstream>
 
@@ -16,6 +14,7 @@
 #include "machine.hpp"
 #include "op/runtime/process.hpp"
 #include "report.hpp"
+#include "stop.hpp"
 #include "suite.hpp"
 #include "support/harness.hpp"
 #include "system_run.hpp"
@@ -198,8 +197,8 @@ int main(int argc, char** argv) {
                  "stderr)");
     CLI11_PARSE(app, argc, argv);
 
-    // A broken connection must be an error to count, not a signal that ends bench.
-    ::signal(SIGPIPE, SIG_IGN);
+    // Also ignores SIGPIPE: a broken connection is an error to count, not the end of bench.
+    watch_stop_signals();
     std::ostream& out = c.json ? std::cerr : std::cout;
     try {
         const auto machine = describe_machine();

@@ -50,6 +50,9 @@ void print_floor(std::ostream& out, const FloorResult& f) {
     fmt::print(out, "floor (this machine, this run)\n");
     fmt::print(out, "  fdatasync (append {} B + sync): {}\n", f.message_bytes + 8,
                latency_line(f.fdatasync));
+    fmt::print(out, "    the same, cores idle:        {}  (not the bound: VM wake-up, see "
+               "floor.hpp)\n",
+               latency_line(f.fdatasync_idle));
     fmt::print(out, "  zmq round trip ({} B event):    {}\n", f.message_bytes,
                latency_line(f.zmq_rtt));
     fmt::print(out, "  one durable append >= {}; decision (3 appends) >= {}; full chain "

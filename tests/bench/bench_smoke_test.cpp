@@ -7,12 +7,17 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/harness.hpp"
+
 namespace {
 
-// Runs bench with `args` and parses what it prints on stdout (the human report goes to
-// stderr with --json, and is dropped here).
+// Runs bench with `args` and parses what it prints on stdout (with --json the human report
+// goes to stderr, kept in a file to show when something fails).
 nlohmann::json run_bench(const std::string& args) {
-    const std::string command = std::string(OP_BIN_DIR) + "/bench --json " + args + " 2>/dev/null";
+    const op::test::TempDir dir("op-bench-smoke");
+    const auto report = dir.path() / "stderr.txt";
+    const std::string command =
+        std::string(OP_BIN_DIR) + "/bench --json " + args + " 2>" + report.string();
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE_MESSAGE(pipe != nullptr, "cannot run " << command);
     std::string out;
@@ -21,6 +26,7 @@ nlohmann::json run_bench(const std::string& args) {
     const int status = ::pclose(pipe);
     INFO("command: " << command);
     INFO("stdout: " << out.substr(0, 2000));
+    INFO("stderr: " << op::test::tail_file(report, 30));
     REQUIRE(status == 0);
     auto j = nlohmann::json::parse(out, nullptr, false);
     REQUIRE(j.is_object());
