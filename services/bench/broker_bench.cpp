@@ -1,11 +1,10 @@
 #include "broker_bench.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "op/bus/publisher.hpp"
 #include "op/events/ids.hpp"
@@ -32,7 +31,8 @@ BrokerRun run_once(const std::string& endpoint, pid_t broker_pid, int publishers
     BrokerRun run;
     run.publishers = publishers;
     std::vector<std::unique_ptr<bus::Publisher>> clients;
-    for (int i = 0; i < publishers; ++i) clients.push_back(std::make_unique<bus::Publisher>(endpoint));
+    for (int i = 0; i < publishers; ++i)
+        clients.push_back(std::make_unique<bus::Publisher>(endpoint));
     // One publish each first, so every connection is up before the clock starts.
     for (auto& c : clients) c->publish(fresh_order()).get();
 
@@ -103,9 +103,12 @@ std::vector<BrokerRun> run_broker_bench(const std::vector<int>& publisher_counts
 }
 
 nlohmann::json to_json(const BrokerRun& r) {
-    return {{"publishers", r.publishers},      {"wall_s", r.wall_s},
-            {"acked", r.acked},                {"failed", r.failed},
-            {"acked_per_s", r.acked_per_s()}, {"round_trip", to_json(r.round_trip)},
+    return {{"publishers", r.publishers},
+            {"wall_s", r.wall_s},
+            {"acked", r.acked},
+            {"failed", r.failed},
+            {"acked_per_s", r.acked_per_s()},
+            {"round_trip", to_json(r.round_trip)},
             {"processes", to_json(r.usage)}};
 }
 

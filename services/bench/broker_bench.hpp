@@ -5,9 +5,8 @@
 #pragma once
 
 #include <chrono>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "latency.hpp"
 #include "proc_stats.hpp"

@@ -41,10 +41,11 @@ void print_comparison(std::ostream& out,
                       const std::vector<std::vector<CompareRun>>& by_connections) {
     fmt::print(out, "\nside by side with the original (same load; medians over {} run(s) each)\n",
                by_connections.empty() ? 0 : by_connections.front().size());
-    fmt::print(out, "{:>5} | {:>9} {:>9} {:>9} {:>8} {:>7} {:>8} | {:>9} {:>9} {:>9} {:>7} | "
+    fmt::print(out,
+               "{:>5} | {:>9} {:>9} {:>9} {:>8} {:>7} {:>8} | {:>9} {:>9} {:>9} {:>7} | "
                "{:>8}\n",
-               "conn", "orig/s", "p50", "p99", "errors", "lost", "orders", "ours/s", "p50",
-               "p99", "errors", "ratio");
+               "conn", "orig/s", "p50", "p99", "errors", "lost", "orders", "ours/s", "p50", "p99",
+               "errors", "ratio");
     for (const auto& runs : by_connections) {
         if (runs.empty()) continue;
         std::vector<double> orig_rate, orig_p50, orig_p99, ours_rate, ours_p50, ours_p99;
@@ -66,15 +67,16 @@ void print_comparison(std::ostream& out,
         }
         const double orig = median(orig_rate);
         const double mine = median(ours_rate);
-        fmt::print(out, "{:>5} | {:>9.0f} {:>9} {:>9} {:>7.0f}% {:>7} {:>8} | {:>9.0f} {:>9} "
+        fmt::print(out,
+                   "{:>5} | {:>9.0f} {:>9} {:>9} {:>7.0f}% {:>7} {:>8} | {:>9.0f} {:>9} "
                    "{:>9} {:>7} | {:>7.0f}x\n",
                    runs.front().connections, orig, format_us(median(orig_p50)),
-                   format_us(median(orig_p99)),
-                   orig_sent ? 100.0 * orig_errors / orig_sent : 0.0, lost,
-                   corrupt ? "CORRUPT" : "intact", mine, format_us(median(ours_p50)),
+                   format_us(median(orig_p99)), orig_sent ? 100.0 * orig_errors / orig_sent : 0.0,
+                   lost, corrupt ? "CORRUPT" : "intact", mine, format_us(median(ours_p50)),
                    format_us(median(ours_p99)), ours_errors, orig > 0 ? mine / orig : 0.0);
     }
-    fmt::print(out, "orig/s, ours/s: decided answers per second; errors: the original's share of "
+    fmt::print(out,
+               "orig/s, ours/s: decided answers per second; errors: the original's share of "
                "requests not answered 2xx (ours: count, including failed checks); lost: orders "
                "it answered success but did not keep; orders: orders.json afterwards.\n");
 }

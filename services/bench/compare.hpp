@@ -5,10 +5,9 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "original.hpp"
 #include "system_run.hpp"
@@ -27,7 +26,8 @@ CompareRun compare_once(const Target& ours, const std::filesystem::path& origina
                         const LoadOptions& load);
 
 // One table, a row per connection count: medians over the runs given for it.
-void print_comparison(std::ostream& out, const std::vector<std::vector<CompareRun>>& by_connections);
+void print_comparison(std::ostream& out,
+                      const std::vector<std::vector<CompareRun>>& by_connections);
 
 nlohmann::json to_json(const CompareRun& r);
 

@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -160,13 +159,11 @@ FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::millise
 }
 
 nlohmann::json to_json(const FloorResult& f) {
-    return {{"fdatasync", to_json(f.fdatasync)},
-            {"fdatasync_idle_cores", to_json(f.fdatasync_idle)},
-            {"zmq_rtt", to_json(f.zmq_rtt)},
-            {"message_bytes", f.message_bytes},
-            {"append_bound_us", f.append_us()},
-            {"decision_bound_us", f.decision_bound_us()},
-            {"chain_bound_us", f.chain_bound_us()}};
+    return {
+        {"fdatasync", to_json(f.fdatasync)},   {"fdatasync_idle_cores", to_json(f.fdatasync_idle)},
+        {"zmq_rtt", to_json(f.zmq_rtt)},       {"message_bytes", f.message_bytes},
+        {"append_bound_us", f.append_us()},    {"decision_bound_us", f.decision_bound_us()},
+        {"chain_bound_us", f.chain_bound_us()}};
 }
 
 }  // namespace op::bench

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "latency.hpp"
@@ -22,7 +21,7 @@ namespace op::bench {
 struct FloorResult {
     Percentiles fdatasync;       // append a record-sized write, then fdatasync; cores busy
     Percentiles fdatasync_idle;  // the same with the cores left idle (for comparison only)
-    Percentiles zmq_rtt;    // DEALER -> ROUTER -> DEALER on loopback, event-sized message
+    Percentiles zmq_rtt;         // DEALER -> ROUTER -> DEALER on loopback, event-sized message
     std::size_t message_bytes = 0;
     double append_us() const { return fdatasync.p50_us + zmq_rtt.p50_us; }
     double decision_bound_us() const { return 3 * append_us(); }

@@ -1,12 +1,11 @@
 #include "http_load.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "progress.hpp"
 #include "stop.hpp"
@@ -102,9 +101,9 @@ void worker(const LoadOptions& options, Shared& shared, Clock::time_point start,
     client.set_write_timeout(std::chrono::seconds(5));
     const httplib::Headers headers;
     const bool open_loop = options.rate > 0;
-    const auto interval = open_loop ? std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                          1e9 / options.rate))
-                                    : std::chrono::nanoseconds(0);
+    const auto interval =
+        open_loop ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / options.rate))
+                  : std::chrono::nanoseconds(0);
     // An open-loop run that fell behind still sends its backlog, but only for a while: what is
     // left after that is reported as not sent rather than stretching the run without end.
     const auto hard_end = end + (end - start) / 2 + std::chrono::seconds(2);
@@ -152,8 +151,7 @@ LoadResult run_http_load(const LoadOptions& options) {
             [&] {
                 const double s = std::chrono::duration<double>(Clock::now() - start).count();
                 return fmt::format("{} answered, {:.0f}/s, {} errors", shared.answered.load(),
-                                   s > 0 ? shared.answered.load() / s : 0.0,
-                                   shared.errors.load());
+                                   s > 0 ? shared.answered.load() / s : 0.0, shared.errors.load());
             });
         std::vector<std::thread> threads;
         for (auto& out : results) {

@@ -10,10 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "latency.hpp"
 
@@ -41,8 +40,8 @@ struct Answer {
 
 struct LoadResult {
     LoadOptions options;
-    double wall_s = 0;           // from the first send to the last answer
-    std::uint64_t sent = 0;      // requests sent
+    double wall_s = 0;       // from the first send to the last answer
+    std::uint64_t sent = 0;  // requests sent
     // 200 answers with a decided status (success or failed); for /orders, 202 "placed"
     std::uint64_t answered = 0;
     std::uint64_t succeeded = 0;

@@ -34,8 +34,8 @@ Percentiles LatencySamples::summarize() {
 }
 
 nlohmann::json to_json(const Percentiles& p) {
-    return {{"count", p.count}, {"mean_us", p.mean_us}, {"p50_us", p.p50_us},
-            {"p90_us", p.p90_us}, {"p99_us", p.p99_us}, {"p999_us", p.p999_us},
+    return {{"count", p.count},   {"mean_us", p.mean_us}, {"p50_us", p.p50_us},
+            {"p90_us", p.p90_us}, {"p99_us", p.p99_us},   {"p999_us", p.p999_us},
             {"max_us", p.max_us}};
 }
 

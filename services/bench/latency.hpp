@@ -5,9 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace op::bench {
 

@@ -1,10 +1,10 @@
 #include "log_check.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "op/bus/subscriber.hpp"
 #include "op/events/ids.hpp"
@@ -67,8 +67,7 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         for (auto& d : sub.poll(std::chrono::milliseconds(100), 20000)) {
             const auto& e = d.event;
             if (e.as<events::OrderPlaced>()) {
-                if (placed.emplace(e.order_id, ts_of(e)).second &&
-                    !notified.contains(e.order_id)) {
+                if (placed.emplace(e.order_id, ts_of(e)).second && !notified.contains(e.order_id)) {
                     ++open_orders;
                 }
             } else if (const auto* s = e.as<events::StockReserved>()) {
@@ -100,9 +99,8 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         r.terminal_per_s = r.terminal / std::chrono::duration<double>(last - first).count();
     }
     if (r.terminal < r.orders) {
-        r.problems.push_back(fmt::format("{} of {} orders not terminal after {} s", 
-                                         r.orders - r.terminal, r.orders,
-                                         deadline.count() / 1000));
+        r.problems.push_back(fmt::format("{} of {} orders not terminal after {} s",
+                                         r.orders - r.terminal, r.orders, deadline.count() / 1000));
     }
 
     for (const auto& a : answers) {
@@ -112,9 +110,10 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         if (it == notified.end() || !placed.contains(a.order_id)) {
             ++r.answered_not_found;
             if (r.problems.size() < 8) {
-                r.problems.push_back(fmt::format("order {} was answered {} but is not terminal in "
-                                                 "the log",
-                                                 a.order_id, a.status));
+                r.problems.push_back(
+                    fmt::format("order {} was answered {} but is not terminal in "
+                                "the log",
+                                a.order_id, a.status));
             }
             continue;
         }
@@ -125,9 +124,9 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         if (!agree) {
             ++r.disagreements;
             if (r.problems.size() < 8) {
-                r.problems.push_back(fmt::format(
-                    "order {}: answered {} {}, the log says {} {}", a.order_id, a.status,
-                    a.reason, it->second.outcome, it->second.reason));
+                r.problems.push_back(fmt::format("order {}: answered {} {}, the log says {} {}",
+                                                 a.order_id, a.status, a.reason, it->second.outcome,
+                                                 it->second.reason));
             }
         }
     }

@@ -11,10 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "http_load.hpp"
 #include "latency.hpp"
@@ -28,17 +27,17 @@ std::uint64_t log_head(const bus::Endpoints& endpoints,
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 struct ChainReport {
-    std::uint64_t orders = 0;      // OrderPlaced in the window
-    std::uint64_t terminal = 0;    // ... of which have a CustomerNotified
-    std::uint64_t succeeded = 0;   // CustomerNotified with outcome success
-    Percentiles full_chain;        // of the terminal orders
-    double terminal_per_s = 0;     // terminal orders / (last CustomerNotified - first OrderPlaced)
+    std::uint64_t orders = 0;     // OrderPlaced in the window
+    std::uint64_t terminal = 0;   // ... of which have a CustomerNotified
+    std::uint64_t succeeded = 0;  // CustomerNotified with outcome success
+    Percentiles full_chain;       // of the terminal orders
+    double terminal_per_s = 0;    // terminal orders / (last CustomerNotified - first OrderPlaced)
     std::map<std::string, std::int64_t> reserved;  // StockReserved quantity per item
     std::uint64_t answers_checked = 0;
-    std::uint64_t disagreements = 0;     // answer says one outcome, the log another
+    std::uint64_t disagreements = 0;       // answer says one outcome, the log another
     std::uint64_t answered_not_found = 0;  // an answered order with no terminal event in the log
-    std::vector<std::string> problems;   // a few examples, for the report
-    double check_s = 0;                  // how long reading the log took
+    std::vector<std::string> problems;     // a few examples, for the report
+    double check_s = 0;                    // how long reading the log took
 };
 
 // Reads events from `from_seq` on until every OrderPlaced seen has its CustomerNotified (or

@@ -1,13 +1,12 @@
 #include "machine.hpp"
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <sys/utsname.h>
 
 #include <chrono>
 #include <fstream>
 #include <thread>
-
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 namespace op::bench {
 
@@ -25,9 +24,9 @@ MachineInfo describe_machine() {
     if (::uname(&u) == 0) m.kernel = fmt::format("{} {} {}", u.sysname, u.release, u.machine);
     std::ifstream loadavg("/proc/loadavg");
     std::getline(loadavg, m.load_average);
-    m.started_utc = fmt::format("{:%Y-%m-%d %H:%M:%S} UTC",
-                                fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                    std::chrono::system_clock::now())));
+    m.started_utc = fmt::format(
+        "{:%Y-%m-%d %H:%M:%S} UTC",
+        fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
     return m;
 }
 

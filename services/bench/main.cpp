@@ -1,11 +1,11 @@
 // bench: the load generator and benchmark suite. See --help, and README's "Measuring it".
-#include <iostream>
-#include <sstream>
-
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "broker_bench.hpp"
 #include "compare.hpp"
@@ -45,7 +45,8 @@ nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
     std::optional<FloorResult> floor;
     if (c.floor) {
         op::test::TempDir dir("op-bench-floor");
-        floor = measure_floor(c.floor_dir.empty() ? dir.path() : std::filesystem::path(c.floor_dir), ms(c.floor_probe_s));
+        floor = measure_floor(c.floor_dir.empty() ? dir.path() : std::filesystem::path(c.floor_dir),
+                              ms(c.floor_probe_s));
         print_floor(out, *floor);
         j["floor"] = to_json(*floor);
     }
@@ -77,8 +78,8 @@ nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
         const auto label = c.rate > 0 ? fmt::format("{:.0f} orders/s", c.rate)
                                       : fmt::format("{} connection(s)", c.concurrency);
         for (int r = 0; r < std::max(1, c.runs); ++r) {
-            auto run = run_against(target, load_from(c, label, c.concurrency),
-                                   ms(c.check_timeout_s));
+            auto run =
+                run_against(target, load_from(c, label, c.concurrency), ms(c.check_timeout_s));
             out << "\n";
             print_system_run(out, run, floor);
             j["runs"].push_back(to_json(run));
@@ -93,8 +94,11 @@ nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
                 auto o = load_from(c, "", n);
                 o.rate = 0;
                 o.duration = ms(c.compare_duration_s);
-                list.push_back(compare_once(
-                    target, c.original_dir.empty() ? default_seed_dir() : std::filesystem::path(c.original_dir), o));
+                list.push_back(compare_once(target,
+                                            c.original_dir.empty()
+                                                ? default_seed_dir()
+                                                : std::filesystem::path(c.original_dir),
+                                            o));
                 j["compare"].push_back(to_json(list.back()));
             }
             compare.push_back(std::move(list));

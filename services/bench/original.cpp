@@ -1,5 +1,6 @@
 #include "original.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace op::bench {
 namespace {
@@ -124,8 +123,8 @@ std::vector<WatchedProcess> OriginalSystem::processes() const {
 
 OriginalAudit OriginalSystem::audit(std::uint64_t successes) const {
     OriginalAudit a;
-    const auto orders =
-        nlohmann::json::parse(test::read_file(dir_.path() / "data" / "orders.json"), nullptr, false);
+    const auto orders = nlohmann::json::parse(test::read_file(dir_.path() / "data" / "orders.json"),
+                                              nullptr, false);
     a.orders_file_valid = orders.is_array();
     if (a.orders_file_valid) a.orders_recorded = orders.size();
     const auto inventory = nlohmann::json::parse(
@@ -139,7 +138,8 @@ OriginalAudit OriginalSystem::audit(std::uint64_t successes) const {
         "orders.json {}{}; {} success answers, {} recorded, {} lost; stock taken {}",
         a.orders_file_valid ? "valid" : "CORRUPT",
         a.orders_file_valid ? "" : " (every order in it lost)", successes, a.orders_recorded,
-        a.lost, a.stock_taken ? std::to_string(*a.stock_taken) : "unknown (inventory.json corrupt)");
+        a.lost,
+        a.stock_taken ? std::to_string(*a.stock_taken) : "unknown (inventory.json corrupt)");
     return a;
 }
 

@@ -62,8 +62,11 @@ std::vector<ProcUsage> ProcWatch::end(double wall_s) {
 nlohmann::json to_json(const std::vector<ProcUsage>& usage) {
     auto out = nlohmann::json::array();
     for (const auto& u : usage) {
-        out.push_back({{"name", u.name}, {"pid", u.pid}, {"cpu_s", u.cpu_s},
-                       {"cpu_pct", u.cpu_pct}, {"rss_kib", u.rss_kib},
+        out.push_back({{"name", u.name},
+                       {"pid", u.pid},
+                       {"cpu_s", u.cpu_s},
+                       {"cpu_pct", u.cpu_pct},
+                       {"rss_kib", u.rss_kib},
                        {"peak_rss_kib", u.peak_rss_kib}});
     }
     return out;

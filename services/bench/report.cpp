@@ -41,21 +41,23 @@ double Figure::ratio() const {
 }
 
 nlohmann::json to_json(const Figure& f) {
-    return {{"figure", f.name}, {"value", f.value},     {"unit", f.unit},
+    return {{"figure", f.name},   {"value", f.value},     {"unit", f.unit},
             {"target", f.target}, {"at_most", f.at_most}, {"ratio", f.ratio()},
-            {"met", f.met()},   {"note", f.note},       {"condition", f.condition_text}};
+            {"met", f.met()},     {"note", f.note},       {"condition", f.condition_text}};
 }
 
 void print_floor(std::ostream& out, const FloorResult& f) {
     fmt::print(out, "floor (this machine, this run)\n");
     fmt::print(out, "  fdatasync (append {} B + sync): {}\n", f.message_bytes + 8,
                latency_line(f.fdatasync));
-    fmt::print(out, "    the same, cores idle:        {}  (not the bound: VM wake-up, see "
+    fmt::print(out,
+               "    the same, cores idle:        {}  (not the bound: VM wake-up, see "
                "floor.hpp)\n",
                latency_line(f.fdatasync_idle));
     fmt::print(out, "  zmq round trip ({} B event):    {}\n", f.message_bytes,
                latency_line(f.zmq_rtt));
-    fmt::print(out, "  one durable append >= {}; decision (3 appends) >= {}; full chain "
+    fmt::print(out,
+               "  one durable append >= {}; decision (3 appends) >= {}; full chain "
                "(5 appends) >= {}\n",
                format_us(f.append_us()), format_us(f.decision_bound_us()),
                format_us(f.chain_bound_us()));
@@ -65,9 +67,8 @@ void print_processes(std::ostream& out, const std::vector<ProcUsage>& usage) {
     fmt::print(out, "  {:<20} {:>8} {:>10} {:>8} {:>12} {:>12}\n", "process", "pid", "cpu s",
                "cpu %", "rss", "peak rss");
     for (const auto& u : usage) {
-        fmt::print(out, "  {:<20} {:>8} {:>10.2f} {:>7.0f}% {:>9.1f} MiB {:>8.1f} MiB\n",
-                   u.name, u.pid, u.cpu_s, u.cpu_pct, u.rss_kib / 1024.0,
-                   u.peak_rss_kib / 1024.0);
+        fmt::print(out, "  {:<20} {:>8} {:>10.2f} {:>7.0f}% {:>9.1f} MiB {:>8.1f} MiB\n", u.name,
+                   u.pid, u.cpu_s, u.cpu_pct, u.rss_kib / 1024.0, u.peak_rss_kib / 1024.0);
     }
 }
 
@@ -86,32 +87,33 @@ void print_load(std::ostream& out, const LoadResult& r) {
                r.options.concurrency == 1 ? "" : "s",
                r.options.rate > 0 ? fmt::format(", {:.0f} orders/s due", r.options.rate) : "",
                r.wall_s, r.options.path);
-    fmt::print(out, "  answered: {:.0f} orders/s ({} of {} sent)\n", r.answered_per_s(),
-               r.answered, r.sent);
+    fmt::print(out, "  answered: {:.0f} orders/s ({} of {} sent)\n", r.answered_per_s(), r.answered,
+               r.sent);
     fmt::print(out, "  outcomes: {}\n", counts(r.outcomes));
     fmt::print(out, "  errors:   {}\n", counts(r.errors));
-    fmt::print(out, "  {}{}: {}\n",
-               r.options.path == "/orders" ? "accept latency (202 once durable)"
-                                           : "decision latency",
-               r.options.rate > 0 ? " (from the time each order was due)" : "",
-               latency_line(r.decision));
+    fmt::print(
+        out, "  {}{}: {}\n",
+        r.options.path == "/orders" ? "accept latency (202 once durable)" : "decision latency",
+        r.options.rate > 0 ? " (from the time each order was due)" : "", latency_line(r.decision));
 }
 
 void print_system_run(std::ostream& out, const SystemRun& r,
                       const std::optional<FloorResult>& floor) {
     print_load(out, r.load);
     const auto& c = r.chain;
-    fmt::print(out, "  terminal: {:.0f} orders/s ({} of {} orders in the log)\n",
-               c.terminal_per_s, c.terminal, c.orders);
+    fmt::print(out, "  terminal: {:.0f} orders/s ({} of {} orders in the log)\n", c.terminal_per_s,
+               c.terminal, c.orders);
     fmt::print(out, "  full chain latency (OrderPlaced -> CustomerNotified): {}\n",
                latency_line(c.full_chain));
     if (floor && r.load.options.path == "/place-order") {
-        fmt::print(out, "  vs the floor: decision p50 = {:.2f}x its bound, full chain p50 = "
+        fmt::print(out,
+                   "  vs the floor: decision p50 = {:.2f}x its bound, full chain p50 = "
                    "{:.2f}x its bound\n",
                    r.load.decision.p50_us / floor->decision_bound_us(),
                    c.full_chain.p50_us / floor->chain_bound_us());
     }
-    fmt::print(out, "  checks: {} terminal, {} answers agree with the log, stock {} ({} "
+    fmt::print(out,
+               "  checks: {} terminal, {} answers agree with the log, stock {} ({} "
                "-> {}); log read in {:.1f} s\n",
                c.terminal == c.orders ? "every order" : "NOT every order",
                c.disagreements == 0 && c.answered_not_found == 0 ? "all" : "NOT all",
@@ -127,8 +129,7 @@ void print_figures(std::ostream& out, const std::vector<Figure>& figures) {
                "met");
     fmt::print(out, "{}\n", std::string(106, '-'));
     for (const auto& f : figures) {
-        const std::string target =
-            (f.at_most ? "<= " : ">= ") + format_value(f.target, f.unit);
+        const std::string target = (f.at_most ? "<= " : ">= ") + format_value(f.target, f.unit);
         fmt::print(out, "{:<58} {:>14} {:>16} {:>7.2f}x  {}{}\n", f.name,
                    format_value(f.value, f.unit), target, f.ratio(), f.met() ? "yes" : "NO",
                    f.condition ? "" : " (" + f.condition_text + ")");

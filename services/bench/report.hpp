@@ -3,12 +3,11 @@
 // to_json; this file only prints.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "broker_bench.hpp"
 #include "floor.hpp"

@@ -1,10 +1,10 @@
 #include "suite.hpp"
 
-#include <algorithm>
-#include <map>
-
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+
+#include <algorithm>
+#include <map>
 
 #include "broker_bench.hpp"
 #include "compare.hpp"
@@ -28,8 +28,8 @@ double median_of(const std::vector<T>& runs, F figure) {
     return median(v);
 }
 
-LoadOptions load_options(const BenchConfig& c, std::string label, int connections,
-                         double seconds, std::string path = "/place-order") {
+LoadOptions load_options(const BenchConfig& c, std::string label, int connections, double seconds,
+                         std::string path = "/place-order") {
     LoadOptions o;
     o.label = std::move(label);
     o.concurrency = connections;
@@ -60,7 +60,8 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
     // 1. The floor, on the filesystem the self-started systems keep their logs on.
     test::TempDir floor_dir("op-bench-floor");
     const FloorResult floor =
-        measure_floor(c.floor_dir.empty() ? floor_dir.path() : std::filesystem::path(c.floor_dir), ms(c.floor_probe_s));
+        measure_floor(c.floor_dir.empty() ? floor_dir.path() : std::filesystem::path(c.floor_dir),
+                      ms(c.floor_probe_s));
     print_floor(out, floor);
     j["floor"] = to_json(floor);
 
@@ -100,9 +101,9 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
         for (int r = 0; r < runs; ++r) {
             std::optional<FloorResult> f = floor;
             if (own_floor) {
-                f = measure_floor(c.floor_dir.empty() ? floor_dir.path()
-                                                      : std::filesystem::path(c.floor_dir),
-                                  ms(std::min(1.0, c.floor_probe_s)));
+                f = measure_floor(
+                    c.floor_dir.empty() ? floor_dir.path() : std::filesystem::path(c.floor_dir),
+                    ms(std::min(1.0, c.floor_probe_s)));
                 idle_floors.push_back(*f);
                 out << "\n";
                 print_floor(out, *f);
@@ -123,8 +124,7 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
     for (std::size_t i = 0; i < idle.size() && i < idle_floors.size(); ++i) {
         decision_vs_floor.push_back(idle[i].load.decision.p50_us /
                                     idle_floors[i].decision_bound_us());
-        chain_vs_floor.push_back(idle[i].chain.full_chain.p50_us /
-                                 idle_floors[i].chain_bound_us());
+        chain_vs_floor.push_back(idle[i].chain.full_chain.p50_us / idle_floors[i].chain_bound_us());
     }
     const auto busy = series("clients_64", load_options(c, "ours, 64 clients", 64, c.duration_s));
     // Sustained: orders taken as fast as the ingress makes them durable (POST /orders), so the
@@ -139,7 +139,8 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
         std::vector<CompareRun> list;
         for (int r = 0; r < runs; ++r) {
             list.push_back(compare_once(
-                target, c.original_dir.empty() ? default_seed_dir() : std::filesystem::path(c.original_dir),
+                target,
+                c.original_dir.empty() ? default_seed_dir() : std::filesystem::path(c.original_dir),
                 load_options(c, "", n, c.compare_duration_s)));
             j["compare"].push_back(to_json(list.back()));
         }
@@ -149,16 +150,14 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
 
     // 5. The figures against the targets.
     std::vector<Figure> figures;
-    figures.push_back({"full chain sustained, orders/s terminal", 
+    figures.push_back({"full chain sustained, orders/s terminal",
                        median_of(sustained, [](const auto& r) { return r.chain.terminal_per_s; }),
                        "orders/s", 10000, false, medians, all_ok(sustained),
                        "every order terminal, checks pass"});
     figures.push_back({"idle decision latency p50 / floor bound (3 appends)",
-                       median(decision_vs_floor),
-                       "x", 2.0, true, medians, true, ""});
+                       median(decision_vs_floor), "x", 2.0, true, medians, true, ""});
     figures.push_back({"idle full chain latency p50 / floor bound (5 appends)",
-                       median(chain_vs_floor),
-                       "x", 2.5, true, medians, true, ""});
+                       median(chain_vs_floor), "x", 2.5, true, medians, true, ""});
     figures.push_back({"64 clients: decision latency p99",
                        median_of(busy, [](const auto& r) { return r.load.decision.p99_us; }), "us",
                        25000, true, medians, errors_of(busy) == 0 && all_ok(busy),
@@ -169,16 +168,17 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
                            "events/s", 200000, false, medians, true, ""});
     }
     if (broker.contains(1)) {
-        figures.push_back(
-            {"broker alone, 1 publisher: durable publish round trip p50",
-             median_of(broker[1], [](const auto& r) { return r.round_trip.p50_us; }), "us", 300,
-             true, medians, true, ""});
+        figures.push_back({"broker alone, 1 publisher: durable publish round trip p50",
+                           median_of(broker[1], [](const auto& r) { return r.round_trip.p50_us; }),
+                           "us", 300, true, medians, true, ""});
     }
     for (const auto& list : compare) {
         const int n = list.front().connections;
         if (n < 8) continue;  // the targets are at 8 and 32
-        const double orig = median_of(list, [](const auto& r) { return r.original.answered_per_s(); });
-        const double mine = median_of(list, [](const auto& r) { return r.ours.load.answered_per_s(); });
+        const double orig =
+            median_of(list, [](const auto& r) { return r.original.answered_per_s(); });
+        const double mine =
+            median_of(list, [](const auto& r) { return r.ours.load.answered_per_s(); });
         std::uint64_t errors = 0;
         for (const auto& r : list) errors += r.ours.load.error_count + r.ours.problems.size();
         figures.push_back({fmt::format("vs original at {} connections: orders/s ratio", n),
@@ -186,7 +186,8 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
                            fmt::format("{} errors of ours", errors)});
     }
     print_figures(out, figures);
-    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
     fmt::print(out, "The suite took {:.0f} s.\n", took);
     j["suite_s"] = took;
     j["figures"] = nlohmann::json::array();

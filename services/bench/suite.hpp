@@ -4,9 +4,8 @@
 // against the target.
 #pragma once
 
-#include <ostream>
-
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "config.hpp"
 

@@ -29,8 +29,8 @@ SystemRun run_against(const Target& target, LoadOptions options,
 
     run.problems = run.chain.problems;
     if (run.chain.disagreements > 0) {
-        run.problems.push_back(fmt::format("{} answers disagree with the log",
-                                           run.chain.disagreements));
+        run.problems.push_back(
+            fmt::format("{} answers disagree with the log", run.chain.disagreements));
     }
     // Stock is conserved when what left the shelf is exactly what the log reserved, and every
     // reservation belongs to an order the customer was told succeeded.
@@ -45,8 +45,8 @@ SystemRun run_against(const Target& target, LoadOptions options,
     });
     if (run.stock_before && run.stock_after) {
         const std::int64_t taken = *run.stock_before - *run.stock_after;
-        run.stock_conserved = taken == reserved &&
-                              reserved == static_cast<std::int64_t>(run.chain.succeeded);
+        run.stock_conserved =
+            taken == reserved && reserved == static_cast<std::int64_t>(run.chain.succeeded);
         if (!run.stock_conserved) {
             run.problems.push_back(fmt::format(
                 "stock not conserved: {} {} taken, {} reserved in the log, {} orders succeeded",

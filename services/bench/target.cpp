@@ -1,14 +1,12 @@
 #include "target.hpp"
 
+#include <fmt/format.h>
+#include <httplib.h>
 #include <unistd.h>
 
-#include <httplib.h>
-
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "support/harness.hpp"
 #include "support/inspect.hpp"

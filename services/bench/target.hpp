@@ -19,8 +19,8 @@ class System;
 namespace op::bench {
 
 struct TargetOptions {
-    std::string url;  // empty: start our own system
-    bus::Endpoints endpoints;  // of an existing system (with --url)
+    std::string url;                     // empty: start our own system
+    bus::Endpoints endpoints;            // of an existing system (with --url)
     std::int64_t stock = 1'000'000'000;  // per item, for a self-started system
     // The order service's HTTP worker threads and waiting place-order bound, for a
     // self-started system: sized to the load so the ingress limits are not what is measured

@@ -1,11 +1,11 @@
 // bench runs and says something sane: a few seconds of load against a system it starts
 // itself, the floor, and the broker alone, each read back from its --json. No timing is
 // asserted (this machine's speed is not a test result); structure, counts and checks are.
-#include <cstdio>
-#include <string>
-
 #include <doctest/doctest.h>
+
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "support/harness.hpp"
 
