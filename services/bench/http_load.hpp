@@ -23,6 +23,7 @@ struct LoadOptions {
     std::string host = "127.0.0.1";
     int port = 5000;
     std::string path = "/place-order";
+    std::string item = "phone";  // what `body` orders: the stock check follows it
     std::string body = R"({"item":"phone","amount":1000})";
     int concurrency = 1;  // connections (threads); in open loop, the most orders in flight
     double rate = 0;      // orders/s, open loop; 0: closed loop

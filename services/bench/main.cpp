@@ -34,6 +34,7 @@ LoadOptions load_from(const BenchConfig& c, std::string label, int connections) 
     o.rate = c.rate;
     o.duration = ms(c.duration_s);
     o.path = c.path;
+    o.item = c.item;
     o.body = fmt::format(R"({{"item":"{}","amount":{}}})", c.item, c.amount);
     return o;
 }

@@ -35,6 +35,7 @@ LoadOptions load_options(const BenchConfig& c, std::string label, int connection
     o.concurrency = connections;
     o.duration = ms(seconds);
     o.path = std::move(path);
+    o.item = c.item;
     o.body = fmt::format(R"({{"item":"{}","amount":{}}})", c.item, c.amount);
     return o;
 }

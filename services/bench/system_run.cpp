@@ -5,20 +5,15 @@
 #include "support/harness.hpp"
 
 namespace op::bench {
-namespace {
-
-// The item every bench order is for (LoadOptions' default body).
-constexpr const char* kItem = "phone";
-
-}  // namespace
 
 SystemRun run_against(const Target& target, LoadOptions options,
                       std::chrono::milliseconds check_deadline) {
     options.host = target.host();
     options.port = target.port();
     SystemRun run;
+    const std::string item = options.item;  // the stock the run draws on
     const std::uint64_t from_seq = log_head(target.endpoints()) + 1;
-    run.stock_before = target.stock(kItem);
+    run.stock_before = target.stock(item);
     ProcWatch watch(target.processes());
     watch.begin();
     run.load = run_http_load(options);
@@ -35,11 +30,11 @@ SystemRun run_against(const Target& target, LoadOptions options,
     // Stock is conserved when what left the shelf is exactly what the log reserved, and every
     // reservation belongs to an order the customer was told succeeded.
     const std::int64_t reserved =
-        run.chain.reserved.contains(kItem) ? run.chain.reserved.at(kItem) : 0;
+        run.chain.reserved.contains(item) ? run.chain.reserved.at(item) : 0;
     // An existing system's stock comes from the order service's read model, which may apply
     // the last reservations a moment after the log holds them.
     test::poll_until(std::chrono::milliseconds(5000), [&] {
-        run.stock_after = target.stock(kItem);
+        run.stock_after = target.stock(item);
         return run.stock_before && run.stock_after &&
                *run.stock_before - *run.stock_after == reserved;
     });
@@ -50,7 +45,7 @@ SystemRun run_against(const Target& target, LoadOptions options,
         if (!run.stock_conserved) {
             run.problems.push_back(fmt::format(
                 "stock not conserved: {} {} taken, {} reserved in the log, {} orders succeeded",
-                taken, kItem, reserved, run.chain.succeeded));
+                taken, item, reserved, run.chain.succeeded));
         }
     } else {
         run.problems.push_back("stock could not be read before and after the run");
