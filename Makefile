@@ -10,7 +10,7 @@ CTEST ?= ctest
 CLANG_FORMAT ?= clang-format
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run tap test test-asan chaos fuzz format clean
+.PHONY: help deps build run tap test test-asan chaos fuzz bench format clean
 
 help:
 	@echo "Targets:"
@@ -24,6 +24,9 @@ help:
 	@echo "                  (CHAOS_ORDERS, CHAOS_SECONDS, CHAOS_SEED to change or replay it)"
 	@echo "  make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang, in $(FUZZ_BUILD_DIR)/);"
 	@echo "                  crash inputs land in tests/fuzz/crashes/ and make test replays them"
+	@echo "  make bench      the standard benchmark suite (under 5 minutes): floor, broker alone, ours"
+	@echo "                  at 1 and 64 clients, sustained, and the original side by side; one"
+	@echo "                  table of figures against targets (BENCH_RUNS, BENCH_ARGS=--json ...)"
 	@echo "  make test-asan  the same with AddressSanitizer + UBSan, in $(ASAN_BUILD_DIR)/"
 	@echo "  make format     clang-format -i the project's .cpp/.hpp files"
 	@echo "  make clean      remove $(BUILD_DIR)/ and $(ASAN_BUILD_DIR)/"
@@ -83,6 +86,13 @@ fuzz:
 		grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss" $$log; \
 		echo "corpus: $$(ls $(FUZZ_BUILD_DIR)/corpus/$$t | wc -l) inputs"; \
 	done
+
+# The standard suite. Needs the original's Python packages too (--bench). `build/bin/bench
+# --help` for single runs: --url, --concurrency, --rate, --floor, --broker, --compare-original.
+BENCH_RUNS ?= 3
+bench: build
+	@scripts/install-deps.sh --bench
+	$(BUILD_DIR)/bin/bench --suite --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_BUILD_DIR) -j $(JOBS)

@@ -9,10 +9,15 @@ packages=(
     libcpp-httplib-dev libcli11-dev libsqlite3-dev
     curl
 )
-# `make fuzz` also needs clang and its libFuzzer runtime.
-if [[ ${1:-} == --fuzz ]]; then
-    packages+=(clang libclang-rt-14-dev)
-fi
+# `make fuzz` also needs clang and its libFuzzer runtime; `make bench` runs the original Flask
+# system (../shared/seed_flask) beside ours, which needs Python's Flask and requests.
+for flag in "$@"; do
+    case $flag in
+        --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        --bench) packages+=(python3 python3-flask python3-requests) ;;
+        *) echo "install-deps: unknown flag '$flag' (known: --fuzz, --bench)" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

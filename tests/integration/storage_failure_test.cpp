@@ -179,7 +179,9 @@ TEST_CASE("a real full disk: the broker's log on a size-limited tmpfs fills, the
     int n = 0;
     for (; n < 500; ++n) {
         const Answer a = place(system, "fill-" + std::to_string(n), order);
-        if (a.status != 200) {
+        // 202: placed, but a service's event hit the full disk before the outcome did; the
+        // order finishes once there is space (checked below with the others).
+        if (a.status != 200 && a.status != 202) {
             refused = a;
             break;
         }

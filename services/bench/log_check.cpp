@@ -1,0 +1,151 @@
+#include "log_check.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "op/bus/subscriber.hpp"
+#include "op/events/ids.hpp"
+#include "stop.hpp"
+
+namespace op::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using WallTime = std::chrono::system_clock::time_point;
+
+struct Outcome {
+    WallTime ts;
+    std::string outcome;
+    std::string reason;
+};
+
+WallTime ts_of(const events::Event& e) {
+    return events::parse_timestamp(e.ts).value_or(WallTime{});
+}
+
+}  // namespace
+
+std::uint64_t log_head(const bus::Endpoints& endpoints, std::chrono::milliseconds timeout) {
+    bus::SubscriberOptions options;
+    options.endpoints = endpoints;
+    options.from_head = true;
+    bus::Subscriber sub(options);
+    const auto give_up = Clock::now() + timeout;
+    while (!sub.caught_up()) {
+        if (Clock::now() > give_up) {
+            throw std::runtime_error(fmt::format(
+                "the broker did not answer on {} / {} within {} ms: is it running, and are "
+                "--live and --replay its endpoints?",
+                endpoints.live, endpoints.replay, timeout.count()));
+        }
+        sub.poll(std::chrono::milliseconds(50));
+    }
+    return sub.head_seq();
+}
+
+ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
+                        const std::vector<Answer>& answers, std::chrono::milliseconds deadline) {
+    const auto begun = Clock::now();
+    bus::SubscriberOptions options;
+    options.endpoints = endpoints;
+    options.from_seq = from_seq;
+    options.replay_batch = 5000;
+    options.topics = {events::EventType::OrderPlaced, events::EventType::StockReserved,
+                      events::EventType::CustomerNotified};
+    bus::Subscriber sub(options);
+
+    std::unordered_map<std::string, WallTime> placed;
+    std::unordered_map<std::string, Outcome> notified;
+    ChainReport r;
+    std::uint64_t open_orders = 0;  // placed, not yet notified
+    const auto give_up = begun + deadline;
+    while (Clock::now() < give_up) {
+        throw_if_stopped();
+        for (auto& d : sub.poll(std::chrono::milliseconds(100), 20000)) {
+            const auto& e = d.event;
+            if (e.as<events::OrderPlaced>()) {
+                if (placed.emplace(e.order_id, ts_of(e)).second && !notified.contains(e.order_id)) {
+                    ++open_orders;
+                }
+            } else if (const auto* s = e.as<events::StockReserved>()) {
+                r.reserved[s->item] += s->quantity;
+            } else if (const auto* n = e.as<events::CustomerNotified>()) {
+                const bool fresh =
+                    notified.emplace(e.order_id, Outcome{ts_of(e), n->outcome, n->reason}).second;
+                if (fresh && placed.contains(e.order_id)) --open_orders;
+            }
+        }
+        if (sub.caught_up() && open_orders == 0 && sub.next_seq() > sub.head_seq()) break;
+    }
+
+    r.orders = placed.size();
+    LatencySamples chain;
+    WallTime first = WallTime::max();
+    WallTime last = WallTime::min();
+    for (const auto& [id, placed_at] : placed) {
+        first = std::min(first, placed_at);
+        const auto it = notified.find(id);
+        if (it == notified.end()) continue;
+        ++r.terminal;
+        if (it->second.outcome == "success") ++r.succeeded;
+        chain.add(std::chrono::duration_cast<Nanos>(it->second.ts - placed_at));
+        last = std::max(last, it->second.ts);
+    }
+    r.full_chain = chain.summarize();
+    if (r.terminal > 0 && last > first) {
+        r.terminal_per_s = r.terminal / std::chrono::duration<double>(last - first).count();
+    }
+    if (r.terminal < r.orders) {
+        r.problems.push_back(fmt::format("{} of {} orders not terminal after {} s",
+                                         r.orders - r.terminal, r.orders, deadline.count() / 1000));
+    }
+
+    for (const auto& a : answers) {
+        if (a.order_id.empty()) continue;
+        ++r.answers_checked;
+        const auto it = notified.find(a.order_id);
+        if (it == notified.end() || !placed.contains(a.order_id)) {
+            ++r.answered_not_found;
+            if (r.problems.size() < 8) {
+                r.problems.push_back(
+                    fmt::format("order {} was answered {} but is not terminal in "
+                                "the log",
+                                a.order_id, a.status));
+            }
+            continue;
+        }
+        // Any terminal outcome agrees with an answer given before the decision.
+        if (a.status == "pending" || a.status == "placed") continue;
+        const bool agree = it->second.outcome == a.status &&
+                           (a.status == "success" || it->second.reason == a.reason);
+        if (!agree) {
+            ++r.disagreements;
+            if (r.problems.size() < 8) {
+                r.problems.push_back(fmt::format("order {}: answered {} {}, the log says {} {}",
+                                                 a.order_id, a.status, a.reason, it->second.outcome,
+                                                 it->second.reason));
+            }
+        }
+    }
+    r.check_s = std::chrono::duration<double>(Clock::now() - begun).count();
+    return r;
+}
+
+nlohmann::json to_json(const ChainReport& r) {
+    return {{"orders", r.orders},
+            {"terminal", r.terminal},
+            {"succeeded", r.succeeded},
+            {"terminal_per_s", r.terminal_per_s},
+            {"full_chain_latency", to_json(r.full_chain)},
+            {"reserved", r.reserved},
+            {"answers_checked", r.answers_checked},
+            {"disagreements", r.disagreements},
+            {"answered_not_found", r.answered_not_found},
+            {"problems", r.problems},
+            {"check_s", r.check_s}};
+}
+
+}  // namespace op::bench
