@@ -376,10 +376,14 @@ thread_local GuardedStream* t_stream = nullptr;
 
 GuardedServer::GuardedServer(RequestLimits limits) : limits_(limits) {
     // httplib 0.11 puts "Connection: close" on the answer but keeps reading the connection; a
-    // refusal that leaves the body unread must really end it.
+    // refusal that leaves the body unread must really end it. And an answer on a connection
+    // that ends (a request it could not read whole) says so.
     set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-        if (t_stream && res.get_header_value("Connection") == "close") {
+        if (!t_stream) return;
+        if (res.get_header_value("Connection") == "close") {
             t_stream->close_after_response();
+        } else if (!t_stream->reusable()) {
+            res.set_header("Connection", "close");
         }
     });
 }
