@@ -163,6 +163,14 @@ void drip(std::vector<std::unique_ptr<SlowClient>>& clients, std::chrono::millis
 
 const std::string kOrder = R"({"item":"phone","amount":1})";
 
+// OrderPlaced events in the broker's log: what was placed, whether or not the read model has
+// caught up with it yet.
+std::size_t orders_placed(const System& system) {
+    std::size_t n = 0;
+    for (const auto& e : op::test::export_log(system)) n += e.value("type", "") == "OrderPlaced";
+    return n;
+}
+
 std::string post_orders(const std::string& extra_headers = "") {
     return "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
            extra_headers + "Content-Length: " + std::to_string(kOrder.size()) + "\r\n\r\n" +
@@ -350,7 +358,7 @@ TEST_CASE("slowloris clients are cut off at --request-timeout-ms while other ord
         CHECK(c->conn.received().empty());  // cut, not answered
     }
     // Only the five ordinary orders were placed; the log says why the others went.
-    CHECK(op::test::get_json(system, "/orders").body["total"] == 5);
+    CHECK(orders_placed(system) == 5);
     CHECK(op::test::file_contains(system.log_path("order"), "cut off slow client"));
 
     // Four slow clients take every thread: an order waits in the queue only until the first
@@ -369,7 +377,7 @@ TEST_CASE("slowloris clients are cut off at --request-timeout-ms while other ord
     CHECK(waited < 3500ms);
     dripping.get();
     for (const auto& c : slow) CHECK(c->cut_after.has_value());
-    CHECK(op::test::get_json(system, "/orders").body["total"] == 6);
+    CHECK(orders_placed(system) == 6);
 }
 
 TEST_CASE("a body sent byte by byte after a fast header section is cut off too") {
@@ -389,12 +397,12 @@ TEST_CASE("a body sent byte by byte after a fast header section is cut off too")
     CHECK(*slow[0]->cut_after < 3500ms);
     CHECK(slow[0]->sent < request.size());
     CHECK(op::test::file_contains(system.log_path("order"), "body not finished"));
-    CHECK(op::test::get_json(system, "/orders").body["total"] == 0);
+    CHECK(orders_placed(system) == 0);
 
     // The same request sent at its normal pace is placed.
     const std::string answer = op::test::raw_http_exchange(system.order_port(), request, 3s);
     CHECK(status_of(answer) == 202);
-    CHECK(op::test::get_json(system, "/orders").body["total"] == 1);
+    CHECK(orders_placed(system) == 1);
 }
 
 TEST_CASE("an idle keep-alive connection and a slow handler are not cut by the request deadline") {
@@ -465,5 +473,5 @@ TEST_CASE("oversized header sections get 431 with a JSON error and place nothing
     under += "X-A: " + std::string(7000, 'c') + "\r\nX-B: " + std::string(7000, 'c') + "\r\n";
     const RawAnswer fine = raw(system, post_orders(under));
     CHECK(fine.status == 202);
-    CHECK(op::test::get_json(system, "/orders").body["total"] == 1);
+    CHECK(orders_placed(system) == 1);
 }
