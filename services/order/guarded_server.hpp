@@ -6,7 +6,8 @@
 // It serves each connection itself (the keep-alive loop of httplib's process_and_close_socket)
 // with its own Stream, and hands each request to httplib's process_request, so routing,
 // handlers and responses are httplib's. The Stream sees every byte httplib reads, which gives
-// two bounds at the place they can be enforced:
+// two bounds at the place they can be enforced (a watchdog thread shutting sockets down from
+// outside would have to infer the phase from callbacks and race the socket's close):
 //   - a request deadline: from the request's first byte until its head and body have been
 //     read. Handlers do not read, so time spent in a handler (a /place-order waiting for its
 //     outcome) is never cut, and neither is the idle wait between keep-alive requests (bounded
@@ -14,10 +15,10 @@
 //     logged (rate-limited).
 //   - the header section: line length, total bytes and number of lines. Over any of them the
 //     read fails before httplib buffers more; httplib then answers 400, which the error handler
-//     turns into 431 using header_refusal().
+//     turns into 431 using header_refusal(). (Debian's httplib is a compiled library: defining
+//     CPPHTTPLIB_HEADER_MAX_LENGTH here would not change what it accepts.)
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -39,11 +40,9 @@ struct RequestLimits {
 
 class GuardedServer : public httplib::Server {
 public:
+    // Installs httplib's post-routing handler (it ends connections whose answer says
+    // "Connection: close"): do not replace it.
     explicit GuardedServer(RequestLimits limits);
-
-    // Stops accepting and lets idle keep-alive connections go at once (httplib's own stop()
-    // leaves them waiting out the keep-alive timeout). Call this instead of stop().
-    void shut_down();
 
     // Inside a handler or callback on a worker thread: why the current request's header section
     // was refused (too long a line, too many bytes or lines), or nullopt if it was not.
@@ -58,7 +57,6 @@ private:
     bool process_and_close_socket(socket_t sock) override;
 
     RequestLimits limits_;
-    std::atomic<bool> stopping_{false};
 };
 
 }  // namespace op::order
