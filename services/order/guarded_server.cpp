@@ -107,7 +107,8 @@ public:
             const auto left = until - Clock::now();
             if (left <= Clock::duration::zero()) return false;
             pollfd p{sock_, POLLIN, 0};
-            const int r = ::poll(&p, 1, poll_ms(std::min<Clock::duration>(left, milliseconds(100))));
+            const int r =
+                ::poll(&p, 1, poll_ms(std::min<Clock::duration>(left, milliseconds(100))));
             if (r > 0) return true;
             if (r < 0 && errno != EINTR) return false;
         }
@@ -337,9 +338,9 @@ private:
     std::size_t header_lines_ = 0;
     std::size_t request_bytes_ = 0;
     std::optional<std::string> refusal_;
-    bool broken_ = false;  // a read failed or was refused: the stream is mid-request
+    bool broken_ = false;       // a read failed or was refused: the stream is mid-request
     ssize_t broken_read_ = -1;  // what reads return then: 0 reads as the end of the line
-    bool cut_ = false;     // shut down for missing the deadline
+    bool cut_ = false;          // shut down for missing the deadline
     bool close_after_response_ = false;
 };
 
