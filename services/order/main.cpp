@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     std::filesystem::path initial_stock = "data/inventory.json";
     int decision_timeout_ms = static_cast<int>(config.decision_timeout.count());
     int stall_after_ms = static_cast<int>(config.stall_after.count());
+    int request_timeout_ms = static_cast<int>(config.request_timeout.count());
 
     CLI::App app{"Order service: takes orders over HTTP (POST /place-order waits for the outcome, "
                  "POST /orders answers at once), publishes OrderPlaced, and keeps the read model "
@@ -51,10 +52,17 @@ int main(int argc, char** argv) {
                    "answered 503 with Retry-After (keep it below --http-threads)")
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
+    app.add_option("--request-timeout-ms", request_timeout_ms,
+                   "a client must send a whole request (headers and body) within this of its "
+                   "first byte, or the connection is cut (a slow sender would otherwise hold an "
+                   "HTTP thread); time in a handler and idle keep-alive are not counted")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 600000));
     op::runtime::add_log_level_flag(app, log_level);
     CLI11_PARSE(app, argc, argv);
     config.decision_timeout = std::chrono::milliseconds(decision_timeout_ms);
     config.stall_after = std::chrono::milliseconds(stall_after_ms);
+    config.request_timeout = std::chrono::milliseconds(request_timeout_ms);
 
     op::runtime::setup_logging("order", log_level);
     const auto& stop = op::runtime::install_stop_signals();

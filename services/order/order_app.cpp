@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "decision_waiters.hpp"
+#include "guarded_server.hpp"
 #include "op/bus/checkpoint_reporter.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
@@ -65,7 +66,7 @@ struct OrderApp::Impl {
     ReadModel model;
     DecisionWaiters waiters;
     bus::Publisher publisher;
-    httplib::Server http;
+    GuardedServer http;
     int bound_port = 0;
     socket_t listen_fd = -1;
 
@@ -78,7 +79,9 @@ struct OrderApp::Impl {
         : config(std::move(cfg)),
           db((std::filesystem::create_directories(config.data_dir), config.data_dir / "order.db")),
           model(db),
-          publisher(config.endpoints) {
+          publisher(config.endpoints),
+          http(RequestLimits{config.request_timeout, config.max_header_bytes,
+                             config.max_header_count}) {
         {
             std::lock_guard lock(db_mu);
             store::Transaction tx(db);
@@ -142,6 +145,15 @@ struct OrderApp::Impl {
         http.set_write_timeout(5, 0);
         http.set_error_handler(httplib::Server::HandlerWithResponse(
             [max_body = config.max_body_bytes](const httplib::Request&, httplib::Response& res) {
+            // httplib answers 400 to any header section it could not read; the guarded stream
+            // knows when that was one of the limits.
+            if (res.status == 400 && res.body.empty()) {
+                if (auto why = GuardedServer::header_refusal()) {
+                    res.set_header("Connection", "close");
+                    reply_error(res, 431, "request header fields too large: " + *why);
+                    return httplib::Server::HandlerResponse::Handled;
+                }
+            }
             if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
             std::string message = res.status == 404   ? "no such endpoint"
                                   : res.status == 413 ? "request body is too large (limit: " +
@@ -149,7 +161,7 @@ struct OrderApp::Impl {
                                   : res.status == 405 ? "method not allowed here"
                                   : res.status == 414 ? "the URL is too long"
                                                       : "bad request: a malformed request line "
-                                                        "or header, or a header over 8 KiB";
+                                                        "or header section";
             reply_error(res, res.status, message);
             return httplib::Server::HandlerResponse::Handled;
         }));
@@ -478,7 +490,10 @@ void OrderApp::run(const std::atomic<bool>& stop) {
     });
     std::thread server([&] { impl_->http.listen_after_bind(); });
     spdlog::info("order service listening on http://{}:{}", impl_->config.host, impl_->bound_port);
-    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!stop.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        impl_->http.flush_log();
+    }
     impl_->http.stop();
     server.join();
     follower.join();

@@ -29,6 +29,12 @@ struct OrderAppConfig {
     // POST /place-order requests waiting for their outcome at once; more get 503 at once, so
     // a stalled pipeline cannot take every HTTP thread (GET /orders and /healthz still answer).
     std::size_t max_sync_waits = 48;
+    // A request must arrive whole (head and body) within this of its first byte; a slower
+    // client is cut off, so it cannot hold an HTTP thread (httplib's read timeout is per read).
+    std::chrono::milliseconds request_timeout{10000};
+    // Larger header sections get 431 (httplib alone reads any number of header lines).
+    std::size_t max_header_bytes = 16 * 1024;
+    std::size_t max_header_count = 100;
 };
 
 class OrderApp {

@@ -1,11 +1,21 @@
 // The order service's HTTP edge under requests a careless or hostile client sends: framing a
-// proxy could read differently from us (request smuggling), oversized URLs, and more waiting
-// /place-order requests than it has threads for. Each is refused with a JSON error naming the
-// problem, and none of them places an order.
+// proxy could read differently from us (request smuggling), oversized URLs and header
+// sections, clients that send a request too slowly to ever finish it (slowloris), and more
+// waiting /place-order requests than it has threads for. Each is refused (or cut off), and
+// none of them places an order.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <future>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +46,135 @@ RawAnswer raw(System& system, const std::string& request) {
         a.body = json::parse(text.substr(body_at + 4), nullptr, false);
     }
     return a;
+}
+
+using Clock = std::chrono::steady_clock;
+
+// A client socket driven by hand: bytes sent when the test says, and a look at whether the
+// server has closed the connection that never blocks.
+class RawConnection {
+public:
+    explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        REQUIRE(fd_ >= 0);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    ~RawConnection() { ::close(fd_); }
+    RawConnection(const RawConnection&) = delete;
+    RawConnection& operator=(const RawConnection&) = delete;
+
+    // False once the server no longer takes bytes.
+    bool send(std::string_view bytes) {
+        return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes.size());
+    }
+
+    // The server ended the connection (end of stream or reset). Bytes it sent are kept.
+    bool closed_by_server() {
+        char buf[4096];
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            received_.append(buf, static_cast<std::size_t>(n));
+            return false;
+        }
+        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+
+    // One response (status line, headers, Content-Length body); "" if none within `timeout`.
+    std::string read_response(std::chrono::milliseconds timeout) {
+        const auto end = Clock::now() + timeout;
+        while (Clock::now() < end) {
+            const auto head_end = received_.find("\r\n\r\n");
+            if (head_end != std::string::npos) {
+                const auto at = received_.find("Content-Length: ");
+                const auto length =
+                    at < head_end ? std::stoull(received_.substr(at + 16)) : std::size_t{0};
+                if (received_.size() >= head_end + 4 + length) {
+                    std::string response = received_.substr(0, head_end + 4 + length);
+                    received_.erase(0, response.size());
+                    return response;
+                }
+            }
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0 && closed_by_server()) break;
+        }
+        return {};
+    }
+
+    [[nodiscard]] const std::string& received() const { return received_; }
+
+private:
+    int fd_;
+    std::string received_;
+};
+
+int status_of(const std::string& response) {
+    return response.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(response.substr(9, 3)) : 0;
+}
+
+// A client that sends `request` one byte every `interval` from `first_byte` on (optionally
+// after sending its first `fast` bytes at once) and notes when the server cut it off.
+struct SlowClient {
+    SlowClient(int port, std::string request, std::size_t fast = 0)
+        : conn(port), bytes(std::move(request)), sent(fast) {}
+    RawConnection conn;
+    std::string bytes;
+    std::size_t sent;
+    Clock::time_point first_byte{};
+    std::optional<Clock::duration> cut_after;
+};
+
+// Drives slow clients until each is cut off or `give_up` passes: a byte each every `interval`,
+// and a look every 10 ms for the server closing the connection.
+void drip(std::vector<std::unique_ptr<SlowClient>>& clients, std::chrono::milliseconds interval,
+          std::chrono::milliseconds give_up) {
+    const auto start = Clock::now();
+    for (auto& c : clients) {
+        c->first_byte = Clock::now();
+        REQUIRE(c->conn.send(std::string_view(c->bytes).substr(0, c->sent + 1)));
+        ++c->sent;
+    }
+    auto next_byte = start + interval;
+    while (Clock::now() - start < give_up) {
+        bool open = false;
+        for (auto& c : clients) {
+            if (c->cut_after) continue;
+            if (c->conn.closed_by_server()) {
+                c->cut_after = Clock::now() - c->first_byte;
+                continue;
+            }
+            open = true;
+        }
+        if (!open) return;
+        if (Clock::now() >= next_byte) {
+            for (auto& c : clients) {
+                if (c->cut_after || c->sent >= c->bytes.size()) continue;
+                // A refused send means the server is gone; the next look records when.
+                if (c->conn.send(std::string_view(c->bytes).substr(c->sent, 1))) ++c->sent;
+            }
+            next_byte += interval;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+const std::string kOrder = R"({"item":"phone","amount":1})";
+
+// OrderPlaced events in the broker's log: what was placed, whether or not the read model has
+// caught up with it yet.
+std::size_t orders_placed(const System& system) {
+    std::size_t n = 0;
+    for (const auto& e : op::test::export_log(system)) n += e.value("type", "") == "OrderPlaced";
+    return n;
+}
+
+std::string post_orders(const std::string& extra_headers = "") {
+    return "POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+           extra_headers + "Content-Length: " + std::to_string(kOrder.size()) + "\r\n\r\n" +
+           kOrder;
 }
 
 }  // namespace
@@ -185,4 +324,154 @@ TEST_CASE("a few thousand malformed requests at the ingress: all 4xx, none place
     const auto order = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
     CHECK(order.status == 200);
     CHECK(order.body["status"] == "success");
+}
+
+TEST_CASE("slowloris clients are cut off at --request-timeout-ms while other orders go through") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 50})";
+    // Three slow clients hold three of the four threads while they last.
+    options.extra_args["order"] = {"--request-timeout-ms", "1500", "--http-threads", "4"};
+    System system(options);
+    system.start_all();
+
+    std::vector<std::unique_ptr<SlowClient>> slow;
+    for (int i = 0; i < 3; ++i) {
+        slow.push_back(std::make_unique<SlowClient>(system.order_port(), post_orders()));
+    }
+    auto dripping = std::async(std::launch::async, [&] { drip(slow, 300ms, 10s); });
+
+    // Meanwhile, ordinary orders are answered at once.
+    for (int i = 0; i < 5; ++i) {
+        const auto started = Clock::now();
+        const auto a = op::test::post_json(system, "/place-order", kOrder);
+        CHECK(a.status == 200);
+        CHECK(a.body["status"] == "success");
+        CHECK(Clock::now() - started < 1000ms);
+    }
+    dripping.get();
+    for (const auto& c : slow) {
+        REQUIRE(c->cut_after.has_value());
+        CAPTURE(std::chrono::duration_cast<std::chrono::milliseconds>(*c->cut_after).count());
+        CHECK(*c->cut_after >= 1400ms);  // not before the bound (less a poll's slack)
+        CHECK(*c->cut_after < 3500ms);   // and soon after it
+        CHECK(c->sent < c->bytes.size());
+        CHECK(c->conn.received().empty());  // cut, not answered
+    }
+    // Only the five ordinary orders were placed; the log says why the others went.
+    CHECK(orders_placed(system) == 5);
+    CHECK(op::test::file_contains(system.log_path("order"), "cut off slow client"));
+
+    // Four slow clients take every thread: an order waits in the queue only until the first
+    // of them is cut off, not for as long as they care to keep sending.
+    slow.clear();
+    for (int i = 0; i < 4; ++i) {
+        slow.push_back(std::make_unique<SlowClient>(system.order_port(), post_orders()));
+    }
+    // They connected first, so the order's connection is queued behind them.
+    dripping = std::async(std::launch::async, [&] { drip(slow, 300ms, 10s); });
+    const auto started = Clock::now();
+    const auto queued = op::test::post_json(system, "/place-order", kOrder);
+    const auto waited = Clock::now() - started;
+    CHECK(queued.status == 200);
+    CHECK(waited >= 1000ms);  // it did wait for a thread (the scenario is what it says)
+    CHECK(waited < 3500ms);
+    dripping.get();
+    for (const auto& c : slow) CHECK(c->cut_after.has_value());
+    CHECK(orders_placed(system) == 6);
+}
+
+TEST_CASE("a body sent byte by byte after a fast header section is cut off too") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    options.extra_args["order"] = {"--request-timeout-ms", "1500"};
+    System system(options);
+    system.start_all();
+
+    const std::string request = post_orders();
+    std::vector<std::unique_ptr<SlowClient>> slow;
+    slow.push_back(std::make_unique<SlowClient>(system.order_port(), request,
+                                                request.size() - kOrder.size()));
+    drip(slow, 300ms, 10s);
+    REQUIRE(slow[0]->cut_after.has_value());
+    CHECK(*slow[0]->cut_after >= 1400ms);
+    CHECK(*slow[0]->cut_after < 3500ms);
+    CHECK(slow[0]->sent < request.size());
+    CHECK(op::test::file_contains(system.log_path("order"), "body not finished"));
+    CHECK(orders_placed(system) == 0);
+
+    // The same request sent at its normal pace is placed.
+    const std::string answer = op::test::raw_http_exchange(system.order_port(), request, 3s);
+    CHECK(status_of(answer) == 202);
+    CHECK(orders_placed(system) == 1);
+}
+
+TEST_CASE("an idle keep-alive connection and a slow handler are not cut by the request deadline") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    options.decision_timeout_ms = 2500;
+    options.extra_args["order"] = {"--request-timeout-ms", "1000"};
+    System system(options);
+    system.start_all();
+
+    SUBCASE("idle between two requests for longer than the deadline") {
+        RawConnection conn(system.order_port());
+        const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        REQUIRE(conn.send(get));
+        CHECK(status_of(conn.read_response(3s)) == 200);
+        // The idle time is the scenario (under httplib's 5 s keep-alive timeout), not a wait
+        // for an outcome: the connection must still be open after it.
+        std::this_thread::sleep_for(2500ms);
+        CHECK_FALSE(conn.closed_by_server());
+        REQUIRE(conn.send(get));
+        CHECK(status_of(conn.read_response(3s)) == 200);
+    }
+    SUBCASE("a place-order that waits for its outcome longer than the deadline") {
+        REQUIRE(system.stop("inventory") == 0);  // nothing is decided: the handler waits
+        const auto started = Clock::now();
+        const auto a = op::test::post_json(system, "/place-order", kOrder);
+        CHECK(a.status == 202);
+        CHECK(a.body["status"] == "pending");
+        CHECK(Clock::now() - started >= 2400ms);
+        CHECK_FALSE(op::test::file_contains(system.log_path("order"), "cut off slow client"));
+    }
+}
+
+TEST_CASE("oversized header sections get 431 with a JSON error and place nothing") {
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 5})";
+    System system(options);
+    system.start_all();
+
+    std::string many;
+    for (int i = 0; i < 200; ++i) many += "X-Small-" + std::to_string(i) + ": v\r\n";
+    const std::string chunk(6000, 'b');
+    struct Case {
+        const char* what;
+        std::string headers;
+        const char* mentions;
+    };
+    const std::vector<Case> cases = {
+        {"one 20 KiB header", "X-Big: " + std::string(20 * 1024, 'a') + "\r\n", "header line"},
+        {"200 small headers", many, "header lines"},
+        {"three 6000-byte headers (over 16 KiB together)",
+         "X-A: " + chunk + "\r\nX-B: " + chunk + "\r\nX-C: " + chunk + "\r\n",
+         "header section is over"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.what);
+        const RawAnswer a = raw(system, post_orders(c.headers));
+        CHECK(a.status == 431);
+        REQUIRE(a.body.is_object());
+        CHECK(a.body["status"] == "error");
+        CHECK(a.body["error"].get<std::string>().find(c.mentions) != std::string::npos);
+    }
+    CHECK(op::test::export_log(system).empty());  // not one OrderPlaced
+
+    // Just under every limit: 93 header lines, two of them 7 KiB, about 15.5 KiB in all.
+    std::string under;
+    for (int i = 0; i < 88; ++i) under += "X-Small-" + std::to_string(i) + ": v\r\n";
+    under += "X-A: " + std::string(7000, 'c') + "\r\nX-B: " + std::string(7000, 'c') + "\r\n";
+    const RawAnswer fine = raw(system, post_orders(under));
+    CHECK(fine.status == 202);
+    CHECK(orders_placed(system) == 1);
 }
