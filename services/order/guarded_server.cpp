@@ -15,6 +15,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "op/runtime/rate_limited_log.hpp"
+
 namespace op::order {
 namespace {
 
@@ -26,50 +28,9 @@ int poll_ms(Clock::duration d) {
     return static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000));
 }
 
-// One line per cut-off connection, but a flood of them (many slow clients at once) must not
-// flood the log: the first kBurst in each second, then one line with how many more there were.
-class CutLog {
-public:
-    void cut(const std::string& what) {
-        std::lock_guard lock(mu_);
-        const auto now = Clock::now();
-        if (now - window_start_ >= std::chrono::seconds(1)) {
-            flush_locked();
-            window_start_ = now;
-        }
-        if (in_window_++ < kBurst) {
-            spdlog::warn("{}", what);
-        } else {
-            ++suppressed_;
-            last_ = what;
-        }
-    }
-
-    void flush() {
-        std::lock_guard lock(mu_);
-        if (Clock::now() - window_start_ >= std::chrono::seconds(1)) flush_locked();
-    }
-
-private:
-    void flush_locked() {
-        if (suppressed_ > 0) {
-            spdlog::warn("cut off {} more slow connections in the last second (the latest: {})",
-                         suppressed_, last_);
-        }
-        suppressed_ = 0;
-        in_window_ = 0;
-    }
-
-    static constexpr std::uint64_t kBurst = 10;
-    std::mutex mu_;
-    Clock::time_point window_start_{};
-    std::uint64_t in_window_ = 0;
-    std::uint64_t suppressed_ = 0;
-    std::string last_;
-};
-
-CutLog& cut_log() {
-    static CutLog log;
+// One line per cut-off connection, but many slow clients at once must not flood the log.
+runtime::RateLimitedLog& cut_log() {
+    static runtime::RateLimitedLog log("slow connections cut off");
     return log;
 }
 
@@ -277,7 +238,7 @@ private:
         int port = 0;
         get_remote_ip_and_port(ip, port);
         const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - started_);
-        cut_log().cut(fmt::format(
+        cut_log().warn(fmt::format(
             "cut off slow client {}:{}: its request was not complete after {} ms ({} bytes "
             "read, {} not finished; --request-timeout-ms {})",
             ip, port, took.count(), request_bytes_, in_head_ ? "request line and headers" : "body",
@@ -393,7 +354,7 @@ std::optional<std::string> GuardedServer::header_refusal() {
     return t_stream ? t_stream->header_refusal() : std::nullopt;
 }
 
-void GuardedServer::flush_log() { cut_log().flush(); }
+void GuardedServer::flush_log() { cut_log().tick(); }
 
 // httplib's own loop (keep-alive, count, close) around httplib's process_request, with the
 // guarded stream. The socket is closed only here, after the stream is gone, and nothing else

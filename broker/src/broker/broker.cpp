@@ -18,10 +18,10 @@
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
 #include "op/runtime/failpoint.hpp"
+#include "op/runtime/rate_limited_log.hpp"
 #include "op/security/keys.hpp"
 #include "checkpoints.hpp"
 #include "op/security/policy.hpp"
-#include "refusal_log.hpp"
 #include "zap_handler.hpp"
 
 namespace op::broker {
@@ -85,7 +85,7 @@ struct Broker::Impl {
     std::optional<IdIndex> ids;  // every event id in the log, for the duplicate check
     Checkpoints checkpoints;     // how far each consumer has got, for retention
     BrokerStats stats;
-    RefusalLog refusals;
+    runtime::RateLimitedLog refusals{"refusals"};
     // Set while the log cannot take writes (a failed write or fsync and no successful reopen
     // since): publishes are answered UNAVAILABLE until a reopen works.
     std::string storage_failure;
@@ -357,7 +357,7 @@ struct Broker::Impl {
                 std::vector<Appended>& appended) {
         auto refuse = [&](std::string token, std::string reason) {
             ++stats.rejected;
-            refusals.refused("publish", reason);
+            refusals.warn("refused a publish: " + reason);
             if (msg.empty()) return;
             replies.push_back({std::move(msg[0]), std::string(protocol::kError), std::move(token),
                                std::move(reason)});
@@ -443,7 +443,7 @@ struct Broker::Impl {
         }
         if (!why.empty()) {
             ++stats.rejected;
-            refusals.refused("checkpoint of " + consumer, why);
+            refusals.warn("refused a checkpoint of " + consumer + ": " + why);
             return;
         }
         checkpoints.update(consumer, *seq);
@@ -552,7 +552,7 @@ struct Broker::Impl {
         reply.push_back(std::move(msg[0]));
         auto refuse = [&](std::string req, std::string reason) {
             ++stats.rejected;
-            refusals.refused("replay request", reason);
+            refusals.warn("refused a replay request: " + reason);
             reply.emplace_back(std::string(protocol::kError));
             reply.emplace_back(req);
             reply.emplace_back(reason);

@@ -138,8 +138,8 @@ void ZapHandler::answer(zmq::socket_t& socket) {
         spdlog::debug("let {} in on the {} endpoint from {}", verdict.user_id, domain, address);
     } else {
         ++denied_;
-        denials_.refused(fmt::format("connection to the {} endpoint from {}", domain, address),
-                         verdict.text);
+        denials_.warn(fmt::format("refused a connection to the {} endpoint from {}: {}", domain,
+                                  address, verdict.text));
     }
     std::array<zmq::const_buffer, 6> reply = {
         zmq::buffer(std::string_view("1.0")), zmq::buffer(request.size() > 1

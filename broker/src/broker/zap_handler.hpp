@@ -18,7 +18,7 @@
 #include <zmq.hpp>
 
 #include "op/security/keys.hpp"
-#include "refusal_log.hpp"
+#include "op/runtime/rate_limited_log.hpp"
 
 namespace op::broker {
 
@@ -47,7 +47,7 @@ private:
     std::atomic<bool> stop_{false};
     std::atomic<std::uint64_t> allowed_{0};
     std::atomic<std::uint64_t> denied_{0};
-    RefusalLog denials_;  // only the handler's thread touches it
+    runtime::RateLimitedLog denials_{"refused connections"};
     std::thread thread_;
 };
 
