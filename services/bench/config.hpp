@@ -1,6 +1,7 @@
 // bench's configuration: one plain struct, filled from the command line in main.cpp only.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ struct BenchConfig {
     bool broker = false;
     bool compare_original = false;
     bool suite = false;
+    std::vector<std::uint64_t> growth;  // log sizes for the growth mode; empty: not run
 
     double floor_probe_s = 2;
     std::string floor_dir;  // empty: a temporary dir beside the self-started system's

@@ -11,6 +11,7 @@
 #include "compare.hpp"
 #include "config.hpp"
 #include "floor.hpp"
+#include "growth.hpp"
 #include "machine.hpp"
 #include "op/runtime/process.hpp"
 #include "report.hpp"
@@ -42,7 +43,12 @@ LoadOptions load_from(const BenchConfig& c, std::string label, int connections) 
 // The modes other than the suite, in the order given on the command line's help.
 nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
     nlohmann::json j;
-    const bool load_run = !(c.broker || c.compare_original) || c.floor;
+    const bool load_run = !(c.broker || c.compare_original || !c.growth.empty()) || c.floor;
+    if (!c.growth.empty()) {
+        const auto runs = run_growth(c.growth, out);
+        print_growth(out, runs);
+        j["growth"] = to_json(runs);
+    }
     std::optional<FloorResult> floor;
     if (c.floor) {
         op::test::TempDir dir("op-bench-floor");
@@ -173,6 +179,13 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     app.add_option("--broker-seconds", c.broker_duration_s, "seconds per --broker run")
         ->capture_default_str();
+    app.add_option("--growth", c.growth,
+                   "the broker's start time and memory against its log's size: for each size "
+                   "(events, e.g. --growth 100000,1000000,5000000) write a log of that many "
+                   "events into a fresh data dir, then start the broker on it twice (the first "
+                   "start indexes a log it has never seen; the second is every later start)")
+        ->delimiter(',')
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
     app.add_flag("--compare-original", c.compare_original,
                  "start the original Flask system (../shared/seed_flask; needs python3-flask "
                  "and python3-requests: scripts/install-deps.sh --bench) and drive it, then "
