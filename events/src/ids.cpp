@@ -13,7 +13,7 @@ namespace {
 
 // Two independent 64-bit FNV-1a lanes, each finished with a splitmix64 mix: 128 bits with
 // no crypto dependency. Collisions would merge two events, so 128 bits, not 64.
-std::uint64_t mix(std::uint64_t x) {
+std::uint64_t mix(std::uint64_t x) noexcept {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 27;
@@ -40,6 +40,12 @@ std::string hash128(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+std::uint64_t id_hash64(std::string_view id) noexcept {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ull;
+    return mix(h);
+}
 
 std::string derived_id(std::string_view causation_id, std::string_view type_name) {
     return hash128(causation_id, type_name);

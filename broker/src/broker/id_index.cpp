@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
+#include "op/events/ids.hpp"
+
 namespace op::broker {
 namespace {
 
@@ -32,14 +34,9 @@ struct Entry {
     bool operator<(const Entry& o) const { return hash != o.hash ? hash < o.hash : seq < o.seq; }
 };
 
-std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
+// The filter's second hash for double hashing: the id hash is already well mixed, so its
+// halves swapped serve (made odd so that it is never 0 and the probes differ).
+std::uint64_t step_of(std::uint64_t hash) noexcept { return ((hash << 32) | (hash >> 32)) | 1; }
 
 void put_u64(char* p, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -97,7 +94,7 @@ public:
         capacity_ = capacity_ids;
     }
     void add(std::uint64_t hash) {
-        const std::uint64_t step = mix(hash) | 1;
+        const std::uint64_t step = step_of(hash);
         for (unsigned i = 0; i < kFilterHashes; ++i) {
             const std::uint64_t bit = (hash + i * step) % bits_;
             words_[bit / 64] |= 1ull << (bit % 64);
@@ -105,7 +102,7 @@ public:
     }
     bool maybe(std::uint64_t hash) const {
         if (bits_ == 0) return false;
-        const std::uint64_t step = mix(hash) | 1;
+        const std::uint64_t step = step_of(hash);
         for (unsigned i = 0; i < kFilterHashes; ++i) {
             const std::uint64_t bit = (hash + i * step) % bits_;
             if (!(words_[bit / 64] & (1ull << (bit % 64)))) return false;
@@ -132,14 +129,7 @@ struct Run {
 
 }  // namespace
 
-std::uint64_t id_hash(std::string_view id) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : id) {
-        h ^= c;
-        h *= 0x100000001b3ull;
-    }
-    return mix(h);
-}
+std::uint64_t id_hash(std::string_view id) noexcept { return events::id_hash64(id); }
 
 struct IdIndex::Impl {
     IdIndexOptions options;

@@ -29,8 +29,7 @@ struct IdIndexOptions {
     std::size_t recent_limit = 1u << 18;  // ids held whole before a run is written
 };
 
-// Stable across builds and machines (the runs outlive the binary): FNV-1a, then a 64-bit
-// finaliser so that similar ids spread over the filter.
+// Stable across builds and machines (the runs outlive the binary): events::id_hash64.
 std::uint64_t id_hash(std::string_view id) noexcept;
 
 class IdIndex {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,10 @@ std::string derived_id(std::string_view causation_id, std::string_view type_name
 
 // 32 hex digits from a thread-local generator seeded by std::random_device.
 std::string random_id();
+
+// A 64-bit hash of an id (FNV-1a, then a splitmix64 finaliser), the same on every build and
+// machine: the broker keeps it on disk in its id index.
+std::uint64_t id_hash64(std::string_view id) noexcept;
 
 // 32 hex digits, a pure function of `key` (used for Idempotency-Key).
 std::string hashed_id(std::string_view key);
