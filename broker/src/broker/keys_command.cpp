@@ -42,9 +42,11 @@ void archive_pair(const fs::path& dir, const std::string& identity) {
 }
 
 int init(const fs::path& dir, std::ostream& out) {
+    std::vector<std::string> made;
+    std::vector<std::string> authorized;
     if (!fs::exists(security::secret_key_path(dir, security::kBrokerIdentity))) {
         security::write_key_pair(dir, security::kBrokerIdentity, security::generate_key_pair());
-        out << "made the broker's key pair\n";
+        made.emplace_back(security::kBrokerIdentity);
     }
     auto keys = authorized_or_empty(security::authorized_keys_path(dir));
     bool changed = !fs::exists(security::authorized_keys_path(dir));
@@ -52,17 +54,23 @@ int init(const fs::path& dir, std::ostream& out) {
         const std::string identity(name);
         if (!fs::exists(security::secret_key_path(dir, identity))) {
             security::write_key_pair(dir, identity, security::generate_key_pair());
-            out << "made the key pair of \"" << identity << "\"\n";
+            made.push_back(identity);
         }
-        const AuthorizedKey key{identity,
-                                security::read_key_pair(dir, identity).public_key};
+        const AuthorizedKey key{identity, security::read_key_pair(dir, identity).public_key};
         if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
             keys.push_back(key);
+            authorized.push_back(identity);
             changed = true;
-            out << "authorized \"" << identity << "\"\n";
         }
     }
     if (changed) security::write_authorized_keys(security::authorized_keys_path(dir), keys);
+    const auto list = [](const std::vector<std::string>& names) {
+        std::string text;
+        for (const auto& n : names) text += (text.empty() ? "" : ", ") + n;
+        return text;
+    };
+    if (!made.empty()) out << "made key pairs for " << list(made) << "\n";
+    if (!authorized.empty()) out << "authorized " << list(authorized) << "\n";
     out << "keys ready in " << dir.string() << "\n";
     return 0;
 }
