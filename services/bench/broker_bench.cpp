@@ -9,6 +9,7 @@
 #include "op/bus/publisher.hpp"
 #include "op/events/ids.hpp"
 #include "progress.hpp"
+#include "sample_order.hpp"
 #include "stop.hpp"
 #include "support/harness.hpp"
 
@@ -16,15 +17,6 @@ namespace op::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-events::Event fresh_order() {
-    events::Event e;
-    e.order_id = events::random_id();
-    e.id = events::derived_id(e.order_id, "OrderPlaced");
-    e.ts = events::now_timestamp();
-    e.data = events::OrderPlaced{"phone", 1, 100000, "bench@example.com"};
-    return e;
-}
 
 BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publishers,
                    std::chrono::milliseconds duration) {
@@ -34,7 +26,7 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
     for (int i = 0; i < publishers; ++i)
         clients.push_back(std::make_unique<bus::Publisher>(broker));
     // One publish each first, so every connection is up before the clock starts.
-    for (auto& c : clients) c->publish(fresh_order()).get();
+    for (auto& c : clients) c->publish(sample_order()).get();
 
     std::atomic<std::uint64_t> acked{0};
     std::vector<LatencySamples> samples(static_cast<std::size_t>(publishers));
@@ -61,7 +53,7 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
                 auto& mine = samples[static_cast<std::size_t>(i)];
                 mine.reserve(1 << 16);
                 while (Clock::now() < end && !stop_requested()) {
-                    auto event = fresh_order();
+                    auto event = sample_order();
                     const auto t0 = Clock::now();
                     const auto result = clients[static_cast<std::size_t>(i)]->publish(event).get();
                     if (result.status == bus::PublishStatus::Appended) {

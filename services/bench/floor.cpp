@@ -18,6 +18,7 @@
 #include "op/events/codec.hpp"
 #include "op/events/ids.hpp"
 #include "progress.hpp"
+#include "sample_order.hpp"
 #include "stop.hpp"
 #include "support/harness.hpp"
 
@@ -26,14 +27,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A real OrderPlaced as the broker would append it: the size the bus actually carries.
+// A real OrderPlaced as the broker would append it (with its seq): the size the bus carries.
 std::string sample_event() {
-    events::Event e;
-    e.order_id = events::random_id();
-    e.id = events::derived_id(e.order_id, "OrderPlaced");
+    events::Event e = sample_order();
     e.seq = 123456;
-    e.ts = events::now_timestamp();
-    e.data = events::OrderPlaced{"phone", 1, 100000, "customer@example.com"};
     return events::encode(e);
 }
 
