@@ -151,6 +151,8 @@ CLI::App* add_keys_command(CLI::App& app, KeysCommand& command) {
         ->capture_default_str();
     keys->add_option("--keys-dir", command.keys_dir, "where the keys are (default DATA_DIR/keys)");
     keys->require_subcommand(1);
+    // `broker keys init --data-dir var` as well as `broker keys --data-dir var init`.
+    keys->fallthrough();
     keys->add_subcommand("init",
                          "make whatever keys are missing (the broker's, and one per identity of "
                          "the policy) and authorize them; keeps existing keys, so it is safe to "
@@ -169,6 +171,7 @@ CLI::App* add_keys_command(CLI::App& app, KeysCommand& command) {
     revoke->callback([&] { command.action = "revoke"; });
     keys->add_subcommand("list", "print each authorized key with what the policy lets it do")
         ->callback([&] { command.action = "list"; });
+    for (auto* action : keys->get_subcommands({})) action->fallthrough();
     return keys;
 }
 
