@@ -380,8 +380,9 @@ IdIndex::~IdIndex() = default;
 
 std::uint64_t IdIndex::indexed_through() const { return impl_->indexed_through(); }
 
-std::optional<std::uint64_t> IdIndex::find(std::string_view id, const Confirm& confirm) const {
-    if (auto it = impl_->recent.find(std::string(id)); it != impl_->recent.end()) return it->second;
+// Takes the id as a std::string: the map lookup on every publish then copies nothing.
+std::optional<std::uint64_t> IdIndex::find(const std::string& id, const Confirm& confirm) const {
+    if (auto it = impl_->recent.find(id); it != impl_->recent.end()) return it->second;
     return impl_->find_in_runs(id_hash(id), confirm);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -21,9 +22,14 @@ public:
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
     }
 
-    // Handles whatever the socket reported since the last call; never blocks. A signal that
-    // lands in here (a stop request) is left to the caller's own loop to notice.
+    // Handles whatever the socket reported since the last look; never blocks. Looks at most
+    // every 100 ms: callers run it on every turn of their receive loop, and a handshake report
+    // is not worth a poll per message. A signal that lands in here (a stop request) is left to
+    // the caller's own loop to notice.
     void check() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next_look_) return;
+        next_look_ = now + std::chrono::milliseconds(100);
         try {
             while (check_event(0)) {
             }
@@ -62,6 +68,7 @@ private:
 
     std::string what_;
     bool failing_ = false;
+    std::chrono::steady_clock::time_point next_look_{};
 };
 
 }  // namespace op::bus

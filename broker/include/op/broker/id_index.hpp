@@ -54,7 +54,7 @@ public:
     std::uint64_t indexed_through() const;
 
     // The seq of the event with this id, if it is in the log.
-    std::optional<std::uint64_t> find(std::string_view id, const Confirm& confirm) const;
+    std::optional<std::uint64_t> find(const std::string& id, const Confirm& confirm) const;
 
     // A newly appended id (seqs ascending).
     void insert(std::string id, std::uint64_t seq);
