@@ -1,6 +1,7 @@
 #include "op/events/ids.hpp"
 
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -59,7 +60,14 @@ std::string random_id() {
         std::seed_seq seq{rd(), rd(), rd(), rd()};
         return std::mt19937_64(seq);
     }()};
-    return fmt::format("{:016x}{:016x}", gen(), gen());
+    // Time first (microseconds since the epoch), then 64 random bits: ids made later sort
+    // later, so the order read model's B-trees keyed by order id grow at their right edge,
+    // where the pages are already in cache and dirty, instead of touching a random page for
+    // every new order (the order service's SQLite commit was its largest cost).
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    return fmt::format("{:016x}{:016x}", static_cast<std::uint64_t>(us), gen());
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {

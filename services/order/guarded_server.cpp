@@ -102,6 +102,7 @@ public:
     bool is_readable() const override {
         if (off_ < len_) return true;
         if (broken_) return false;
+        if (!out_.empty() && !flush()) return false;
         pollfd p{sock_, POLLIN, 0};
         const auto wait = std::min(read_timeout_, deadline_ - Clock::now());
         return ::poll(&p, 1, poll_ms(wait)) > 0;
@@ -160,46 +161,94 @@ public:
         return static_cast<ssize_t>(n);
     }
 
+    // Gathered, and sent by flush(): httplib writes a response's head and body in separate
+    // calls, and two send(2)s per answer were a tenth of the order service's system calls.
     ssize_t write(const char* ptr, std::size_t size) override {
-        std::size_t sent = 0;
-        while (sent < size) {
-            if (cut_) return -1;
-            pollfd p{sock_, POLLOUT, 0};
-            const int r = ::poll(&p, 1, poll_ms(write_timeout_));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) return -1;
-            const ssize_t n = ::send(sock_, ptr + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-                return -1;
-            }
-            sent += static_cast<std::size_t>(n);
-        }
+        if (cut_) return -1;
+        out_.append(ptr, size);
+        if (out_.size() >= kOutputBytes && !flush()) return -1;
         return static_cast<ssize_t>(size);
     }
 
-    void get_remote_ip_and_port(std::string& ip, int& port) const override {
-        sockaddr_storage addr{};
-        socklen_t len = sizeof(addr);
-        if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-            ip_and_port(addr, ip, port);
+    // Sends what write() gathered: after each response, and before any wait for the client
+    // (an interim "100 Continue" must reach it before its body is awaited).
+    bool flush() const {
+        std::size_t sent = 0;
+        bool ok = true;
+        while (sent < out_.size()) {
+            if (cut_) {
+                ok = false;
+                break;
+            }
+            const ssize_t n =
+                ::send(sock_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n >= 0) {
+                sent += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                ok = false;
+                break;
+            }
+            pollfd p{sock_, POLLOUT, 0};
+            const int r = ::poll(&p, 1, poll_ms(write_timeout_));
+            if (r == 0 || (r < 0 && errno != EINTR)) {
+                ok = false;
+                break;
+            }
         }
+        out_.clear();
+        return ok;
+    }
+
+    // Asked for every request; the answer cannot change within a connection.
+    void get_remote_ip_and_port(std::string& ip, int& port) const override {
+        if (!remote_) remote_ = address_of(::getpeername);
+        ip = remote_->first;
+        port = remote_->second;
     }
 
     void get_local_ip_and_port(std::string& ip, int& port) const override {
-        sockaddr_storage addr{};
-        socklen_t len = sizeof(addr);
-        if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-            ip_and_port(addr, ip, port);
-        }
+        if (!local_) local_ = address_of(::getsockname);
+        ip = local_->first;
+        port = local_->second;
     }
 
     socket_t socket() const override { return sock_; }
 
 private:
+    static constexpr std::size_t kOutputBytes = 64 * 1024;
+
+    using Address = std::pair<std::string, int>;
+    Address address_of(int (*query)(int, sockaddr*, socklen_t*)) const {
+        sockaddr_storage addr{};
+        socklen_t len = sizeof(addr);
+        Address out{"", 0};
+        if (query(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+            ip_and_port(addr, out.first, out.second);
+        }
+        return out;
+    }
+
     // Waits for more bytes, bounded by the read timeout and the request deadline. Like recv:
     // > 0 bytes buffered, 0 the peer closed, -1 error, read timeout or deadline.
     ssize_t fill() {
+        if (!out_.empty() && !flush()) {
+            broken_ = true;
+            return -1;
+        }
+        // Usually wait_for_request has just seen the bytes arrive: try them before polling.
+        const ssize_t ready = ::recv(sock_, buf_.data(), buf_.size(), MSG_DONTWAIT);
+        if (ready > 0) {
+            off_ = 0;
+            len_ = static_cast<std::size_t>(ready);
+            return ready;
+        }
+        if (ready == 0) {
+            broken_ = true;
+            return 0;
+        }
         for (;;) {
             const auto now = Clock::now();
             if (now >= deadline_) return cut_off();
@@ -303,6 +352,9 @@ private:
     ssize_t broken_read_ = -1;  // what reads return then: 0 reads as the end of the line
     bool cut_ = false;          // shut down for missing the deadline
     bool close_after_response_ = false;
+    mutable std::string out_;  // written, not yet sent (flush)
+    mutable std::optional<Address> remote_;
+    mutable std::optional<Address> local_;
 };
 
 // Closing a socket with unread input sends a reset, which can destroy the answer (a 431, a
@@ -375,6 +427,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
             stream.begin_request();
             bool connection_closed = false;
             ret = process_request(stream, count == 1, connection_closed, nullptr);
+            if (!stream.flush()) ret = false;
             if (!ret || connection_closed || !stream.reusable()) break;
             --count;
         }

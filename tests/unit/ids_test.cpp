@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+
 #include <set>
 #include <string>
 
@@ -69,6 +70,16 @@ TEST_CASE("random_id is 32 hex characters and unique over 10k draws") {
         ids.insert(id);
     }
     CHECK(ids.size() == 10000);
+}
+
+TEST_CASE("random_id: an id made later sorts later (time first), so B-trees keyed by it grow at one end") {
+    const auto first = random_id();
+    const auto made = std::chrono::system_clock::now();
+    while (std::chrono::system_clock::now() - made < std::chrono::microseconds(2)) {
+    }
+    const auto later = random_id();
+    CHECK(first < later);
+    CHECK(first.substr(16) != later.substr(16));
 }
 
 TEST_CASE("hashed_id is deterministic, 32 hex, and differs per key") {

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 namespace op::failpoint {
 namespace {
 
@@ -118,6 +120,8 @@ int hit(std::string_view name) {
     }
     switch (action) {
         case Action::Crash:
+            // The lines logged before the crash are what the crash is read by.
+            spdlog::default_logger()->flush();
             std::fprintf(stderr, "failpoint %.*s: crashing (SIGKILL)\n",
                          static_cast<int>(name.size()), name.data());
             ::kill(::getpid(), SIGKILL);

@@ -2,6 +2,9 @@
 
 #include "op/runtime/failpoint.hpp"
 #include "op/security/keys.hpp"
+#include "buffered_stderr_sink.hpp"
+
+#include <unistd.h>
 
 #include <csignal>
 
@@ -79,7 +82,12 @@ void add_log_level_flag(CLI::App& app, std::string& level) {
 }
 
 void setup_logging(const std::string& program, const std::string& level) {
-    auto logger = spdlog::stderr_color_mt(program);
+    // Colours for a person at a terminal; a file or a pipe (make run, the tests, a
+    // supervisor) gets the lines gathered into few writes.
+    std::shared_ptr<spdlog::logger> logger =
+        ::isatty(STDERR_FILENO) == 1
+            ? spdlog::stderr_color_mt(program)
+            : std::make_shared<spdlog::logger>(program, std::make_shared<BufferedStderrSink>());
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v");
     spdlog::set_level(spdlog::level::from_str(level));

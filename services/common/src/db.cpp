@@ -82,6 +82,9 @@ Db::Db(const std::filesystem::path& path, Durability durability) {
     }
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
+    // 16 MiB of page cache instead of SQLite's 2 MiB: past that the order read model re-read
+    // its pages from the file (a pread(2) each) on every commit.
+    exec("PRAGMA cache_size=-16384");
     exec(durability == Durability::EveryCommit ? "PRAGMA synchronous=FULL"
                                                : "PRAGMA synchronous=NORMAL");
     exec("CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), "

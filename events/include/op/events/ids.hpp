@@ -14,7 +14,8 @@ namespace op::events {
 // 32 hex digits: a 128-bit hash of (causation id, event type name).
 std::string derived_id(std::string_view causation_id, std::string_view type_name);
 
-// 32 hex digits from a thread-local generator seeded by std::random_device.
+// 32 hex digits: the time in microseconds since the epoch (16), so later ids sort later, then
+// 64 bits from a thread-local generator seeded by std::random_device (16).
 std::string random_id();
 
 // A 64-bit hash of an id (FNV-1a, then a splitmix64 finaliser), the same on every build and
