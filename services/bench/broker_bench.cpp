@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
+#include <future>
 #include <thread>
 
 #include "op/bus/publisher.hpp"
@@ -18,10 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publishers,
+BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publishers, int window,
                    std::chrono::milliseconds duration) {
     BrokerRun run;
     run.publishers = publishers;
+    run.window = window;
     std::vector<std::unique_ptr<bus::Publisher>> clients;
     for (int i = 0; i < publishers; ++i)
         clients.push_back(std::make_unique<bus::Publisher>(broker));
@@ -51,17 +54,24 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
         for (int i = 0; i < publishers; ++i) {
             threads.emplace_back([&, i] {
                 auto& mine = samples[static_cast<std::size_t>(i)];
+                auto& client = *clients[static_cast<std::size_t>(i)];
                 mine.reserve(1 << 16);
-                while (Clock::now() < end && !stop_requested()) {
-                    auto event = sample_order();
-                    const auto t0 = Clock::now();
-                    const auto result = clients[static_cast<std::size_t>(i)]->publish(event).get();
+                // Oldest first; each resolves in the order it was sent.
+                std::deque<std::pair<Clock::time_point, std::future<bus::PublishResult>>> open;
+                for (;;) {
+                    const bool sending = Clock::now() < end && !stop_requested();
+                    while (sending && open.size() < static_cast<std::size_t>(window)) {
+                        open.emplace_back(Clock::now(), client.publish(sample_order()));
+                    }
+                    if (open.empty()) break;
+                    const auto result = open.front().second.get();
                     if (result.status == bus::PublishStatus::Appended) {
-                        mine.add(Clock::now() - t0);
+                        mine.add(Clock::now() - open.front().first);
                         ++acked;
                     } else {
                         ++failed[static_cast<std::size_t>(i)];
                     }
+                    open.pop_front();
                 }
             });
         }
@@ -81,7 +91,7 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
 
 }  // namespace
 
-std::vector<BrokerRun> run_broker_bench(const std::vector<int>& publisher_counts,
+std::vector<BrokerRun> run_broker_bench(const std::vector<int>& publisher_counts, int window,
                                         std::chrono::milliseconds duration) {
     std::vector<BrokerRun> runs;
     for (int publishers : publisher_counts) {
@@ -90,13 +100,14 @@ std::vector<BrokerRun> run_broker_bench(const std::vector<int>& publisher_counts
         system.start("broker");
         // The replay tool's identity: the policy lets it publish OrderPlaced.
         runs.push_back(run_once(system.client("replay"), system.process("broker").pid(),
-                                publishers, duration));
+                                publishers, window, duration));
     }
     return runs;
 }
 
 nlohmann::json to_json(const BrokerRun& r) {
     return {{"publishers", r.publishers},
+            {"window", r.window},
             {"wall_s", r.wall_s},
             {"acked", r.acked},
             {"failed", r.failed},

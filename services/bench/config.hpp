@@ -35,6 +35,7 @@ struct BenchConfig {
     std::string floor_dir;  // empty: a temporary dir beside the self-started system's
     std::vector<int> publishers = {1, 8, 64};
     double broker_duration_s = 3;
+    int window = 32;  // --broker: publishes each publisher keeps unacknowledged
     std::vector<int> compare_connections = {1, 8, 32};
     std::string original_dir;  // empty: ../shared/seed_flask
     double compare_duration_s = 4;

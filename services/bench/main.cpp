@@ -60,7 +60,7 @@ nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
     if (c.broker) {
         j["broker"] = nlohmann::json::array();
         for (int r = 0; r < std::max(1, c.runs); ++r) {
-            for (const auto& run : run_broker_bench(c.publishers, ms(c.broker_duration_s))) {
+            for (const auto& run : run_broker_bench(c.publishers, c.window, ms(c.broker_duration_s))) {
                 out << "\n";
                 print_broker_run(out, run);
                 j["broker"].push_back(to_json(run));
@@ -179,6 +179,13 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     app.add_option("--broker-seconds", c.broker_duration_s, "seconds per --broker run")
         ->capture_default_str();
+    app.add_option("--window", c.window,
+                   "--broker: publishes each publisher keeps awaiting their ack (pipelined); 1 "
+                   "waits for each ack before the next publish, which is what one durable "
+                   "publish round trip costs. The suite measures 1 publisher with 1 and the "
+                   "other counts with this")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
     app.add_option("--growth", c.growth,
                    "the broker's start time and memory against its log's size: for each size "
                    "(events, e.g. --growth 100000,1000000,5000000) write a log of that many "

@@ -73,8 +73,16 @@ void print_processes(std::ostream& out, const std::vector<ProcUsage>& usage) {
 }
 
 void print_broker_run(std::ostream& out, const BrokerRun& r) {
-    fmt::print(out, "broker alone, {} publisher{} (publish, wait for the durable ack, repeat)\n",
-               r.publishers, r.publishers == 1 ? "" : "s");
+    if (r.window == 1) {
+        fmt::print(out,
+                   "broker alone, {} publisher{} (publish, wait for the durable ack, repeat)\n",
+                   r.publishers, r.publishers == 1 ? "" : "s");
+    } else {
+        fmt::print(out,
+                   "broker alone, {} publisher{}, each with up to {} publishes awaiting their "
+                   "durable ack\n",
+                   r.publishers, r.publishers == 1 ? "" : "s", r.window);
+    }
     fmt::print(out, "  {:.0f} acked events/s ({} in {:.1f} s, {} not acked)\n", r.acked_per_s(),
                r.acked, r.wall_s, r.failed);
     fmt::print(out, "  round trip: {}\n", latency_line(r.round_trip));

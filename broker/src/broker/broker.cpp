@@ -14,6 +14,7 @@
 #include <zmq_addon.hpp>
 
 #include "op/broker/id_index.hpp"
+#include "op/bus/live_batch.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
@@ -344,13 +345,34 @@ struct Broker::Impl {
             failpoint::hit(failpoint::kAfterFsync);
             write_id_run();
         }
-        for (auto& a : appended) {
-            const std::string seq = std::to_string(a.seq);
-            std::array<zmq::const_buffer, 3> frames = {zmq::buffer(a.topic), zmq::buffer(seq),
-                                                       zmq::buffer(a.json)};
+        fan_out(appended);
+        send_replies(replies);
+    }
+
+    // A lone event goes as [topic, seq, json]; a group as few "_batch" frames as fit
+    // kMaxLiveBatchBytes, since each frame costs every subscriber a decryption.
+    void fan_out(const std::vector<Appended>& appended) {
+        std::size_t i = 0;
+        while (i < appended.size()) {
+            const std::string seq = std::to_string(appended[i].seq);
+            if (i + 1 == appended.size()) {
+                std::array<zmq::const_buffer, 3> frames = {zmq::buffer(appended[i].topic),
+                                                           zmq::buffer(seq),
+                                                           zmq::buffer(appended[i].json)};
+                zmq::send_multipart(live, frames);
+                return;
+            }
+            std::string records;
+            while (i < appended.size() &&
+                   (records.empty() || records.size() + appended[i].json.size() <=
+                                           protocol::kMaxLiveBatchBytes)) {
+                bus::append_live_record(records, appended[i].topic, appended[i].json);
+                ++i;
+            }
+            std::array<zmq::const_buffer, 3> frames = {
+                zmq::buffer(protocol::kLiveBatchTopic), zmq::buffer(seq), zmq::buffer(records)};
             zmq::send_multipart(live, frames);
         }
-        send_replies(replies);
     }
 
     void accept(std::vector<zmq::message_t>& msg, std::vector<PendingReply>& replies,

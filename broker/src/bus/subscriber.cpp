@@ -11,6 +11,7 @@
 
 #include "curve.hpp"
 #include "handshake_watch.hpp"
+#include "op/bus/live_batch.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -201,6 +202,17 @@ struct Subscriber::Impl {
         if (msg.size() != 3) return;
         const auto seq = parse_u64(msg[1].to_string_view());
         if (seq == 0) return;
+        if (msg[0].to_string_view() == protocol::kLiveBatchTopic) {
+            std::uint64_t next = seq;
+            const bool whole = parse_live_records(
+                msg[2].to_string_view(), [&](std::string_view topic, std::string_view json) {
+                    on_live_event(LiveFrame{next++, std::string(topic), std::string(json)}, out);
+                });
+            // The events after a damaged record are missing: the next frame or heartbeat shows
+            // the gap, and the replay endpoint fills it.
+            if (!whole) spdlog::warn("subscriber: a live batch from seq {} is malformed", next);
+            return;
+        }
         on_live_event(LiveFrame{seq, msg[0].to_string(), msg[2].to_string()}, out);
     }
 

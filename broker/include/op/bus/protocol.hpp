@@ -12,7 +12,9 @@
 //                                        that ever reported has passed. With CurveZMQ the
 //                                        consumer must be the connection's own identity.
 //   live (XPUB, clients SUB; subscribe to "" and filter locally, see subscriber.hpp):
-//     <- [topic, seq, event_json]     every appended event, in seq order
+//     <- [topic, seq, event_json]     an appended event, in seq order
+//     <- ["_batch", first_seq, records]  the events of one group, first_seq on, in one frame
+//                                        (live_batch.hpp: one encryption per subscriber)
 //     <- ["_hb", head_seq]            heartbeat, so an idle subscriber sees a lost tail
 //   replay (ROUTER, clients DEALER):
 //     -> ["REPLAY", req_id, from_seq, max_events, topics]   topics: comma-separated, "" = all
@@ -21,6 +23,7 @@
 //     from_seq 0 answers an empty BATCH with next_from = head + 1: the way to learn the head.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 namespace op::bus::protocol {
@@ -34,6 +37,10 @@ inline constexpr std::string_view kCheckpoint = "CKPT";
 inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kBatch = "BATCH";
 inline constexpr std::string_view kHeartbeatTopic = "_hb";
+inline constexpr std::string_view kLiveBatchTopic = "_batch";
+// Bytes of records in one live batch frame (a larger lone event goes alone): a frame stays
+// well under a subscriber's message limit.
+inline constexpr std::size_t kMaxLiveBatchBytes = 256 * 1024;
 
 inline constexpr std::size_t kMaxReplayBatch = 10'000;
 
