@@ -135,7 +135,7 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
     // Sustained: orders taken as fast as the ingress makes them durable (POST /orders), so the
     // chain behind it, not the clients' waiting, sets the pace; read back from the log.
     const auto sustained = series(
-        "sustained", load_options(c, "ours, sustained (async)", 32, 2 * c.duration_s, "/orders"));
+        "sustained", load_options(c, "ours, sustained (async)", 64, 2 * c.duration_s, "/orders"));
 
     // 4. Side by side with the original.
     std::vector<std::vector<CompareRun>> compare;

@@ -379,7 +379,11 @@ struct OrderApp::Impl {
             if (v && v->decided()) return v;
             return std::nullopt;
         };
-        auto view = decided_view();
+        // A new order id cannot have been decided before this request enlisted, so only a
+        // retry under an Idempotency-Key looks first; otherwise the decision's wake-up says
+        // when to look (one read-model query per order, not two).
+        std::optional<OrderView> view;
+        if (!key.empty()) view = decided_view();
         if (!view && waiters.wait(ticket, deadline)) view = decided_view();
         if (!view) {
             waiters.wait(ticket, Clock::now());
