@@ -11,27 +11,51 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 namespace op::order {
 
 class DecisionWaiters {
-public:
-    // One order's outcome, shared by every request waiting for it (a client's retries too).
     struct Slot {
         bool decided = false;
+        std::size_t tickets = 0;  // guarded by mu_: tickets alive for this order
         std::condition_variable cv;
     };
 
-    struct Ticket {
-        std::string order_id;
-        std::shared_ptr<Slot> slot;
+public:
+    // A request's place in the wait for one order's outcome; leaving it (destruction) takes
+    // the order out of the map once no other request waits for it. Counted, not judged by
+    // shared_ptr::use_count(): decided() holds a reference of its own while it notifies, and
+    // a slot withdrawn in that moment used to stay in the map for good.
+    class Ticket {
+    public:
+        Ticket(const Ticket&) = delete;
+        Ticket& operator=(const Ticket&) = delete;
+        Ticket& operator=(Ticket&&) = delete;
+        Ticket(Ticket&& other) noexcept
+            : owner_(std::exchange(other.owner_, nullptr)),
+              order_id_(std::move(other.order_id_)),
+              slot_(std::move(other.slot_)) {}
+        ~Ticket() {
+            if (owner_ != nullptr) owner_->withdraw(order_id_, slot_);
+        }
+
+    private:
+        friend class DecisionWaiters;
+        Ticket(DecisionWaiters* owner, std::string order_id, std::shared_ptr<Slot> slot)
+            : owner_(owner), order_id_(std::move(order_id)), slot_(std::move(slot)) {}
+
+        DecisionWaiters* owner_;
+        std::string order_id_;
+        std::shared_ptr<Slot> slot_;
     };
 
     Ticket enlist(const std::string& order_id) {
         std::lock_guard lock(mu_);
         auto& slot = waiting_[order_id];
         if (!slot) slot = std::make_shared<Slot>();
-        return {order_id, slot};
+        ++slot->tickets;
+        return Ticket(this, order_id, slot);
     }
 
     void decided(const std::string& order_id) {
@@ -46,17 +70,10 @@ public:
         slot->cv.notify_all();
     }
 
-    // True if decided before the deadline. Always withdraws the ticket.
+    // True if the order was decided before the deadline.
     bool wait(const Ticket& ticket, std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mu_);
-        const bool ok =
-            ticket.slot->cv.wait_until(lock, deadline, [&] { return ticket.slot->decided; });
-        auto it = waiting_.find(ticket.order_id);
-        // The map's reference and this ticket's: nobody else waits on this slot.
-        if (it != waiting_.end() && it->second == ticket.slot && it->second.use_count() <= 2) {
-            waiting_.erase(it);
-        }
-        return ok;
+        return ticket.slot_->cv.wait_until(lock, deadline, [&] { return ticket.slot_->decided; });
     }
 
     std::size_t size() {
@@ -65,6 +82,13 @@ public:
     }
 
 private:
+    void withdraw(const std::string& order_id, const std::shared_ptr<Slot>& slot) {
+        std::lock_guard lock(mu_);
+        if (--slot->tickets > 0) return;
+        auto it = waiting_.find(order_id);
+        if (it != waiting_.end() && it->second == slot) waiting_.erase(it);
+    }
+
     std::mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<Slot>> waiting_;
 };

@@ -341,11 +341,11 @@ struct OrderApp::Impl {
                                           order.customer};
 
         const auto deadline = Clock::now() + config.decision_timeout;
-        auto ticket = waiters.enlist(order_id);
+        // Leaves the wait on every way out of this function.
+        const auto ticket = waiters.enlist(order_id);
         const auto published =
             publisher.publish(placed, deadline, bus::WhenUnavailable::GiveUp).get();
         if (!published.durable()) {
-            waiters.wait(ticket, Clock::now());  // withdraws the ticket
             spdlog::warn("order {}: OrderPlaced not acknowledged: {}", order_id, published.error);
             if (published.status == bus::PublishStatus::Rejected) {
                 reply(res, 422, {{"status", "error"},
@@ -367,7 +367,6 @@ struct OrderApp::Impl {
         spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
                      order.item, order.quantity, events::format_cents(order.amount_cents));
         if (!wait_for_outcome) {
-            waiters.wait(ticket, Clock::now());
             reply(res, 202, {{"order_id", order_id}, {"status", "placed"}, {"seq", published.seq}});
             return;
         }
@@ -386,11 +385,9 @@ struct OrderApp::Impl {
         if (!key.empty()) view = decided_view();
         if (!view && waiters.wait(ticket, deadline)) view = decided_view();
         if (!view) {
-            waiters.wait(ticket, Clock::now());
             reply(res, 202, {{"status", "pending"}, {"order_id", order_id}});
             return;
         }
-        waiters.wait(ticket, Clock::now());
         if (view->status == "failed") {
             reply(res, 200, {{"status", "failed"}, {"reason", view->reason}, {"order_id", order_id}});
         } else {
