@@ -238,28 +238,11 @@ private:
             broken_ = true;
             return -1;
         }
-        // Usually wait_for_request has just seen the bytes arrive: try them before polling.
-        const ssize_t ready = ::recv(sock_, buf_.data(), buf_.size(), MSG_DONTWAIT);
-        if (ready > 0) {
-            off_ = 0;
-            len_ = static_cast<std::size_t>(ready);
-            return ready;
-        }
-        if (ready == 0) {
-            broken_ = true;
-            return 0;
-        }
+        // Usually wait_for_request has just seen the bytes arrive: recv first, and poll only
+        // when there is nothing yet.
         for (;;) {
             const auto now = Clock::now();
             if (now >= deadline_) return cut_off();
-            pollfd p{sock_, POLLIN, 0};
-            const int r = ::poll(&p, 1, poll_ms(std::min(read_timeout_, deadline_ - now)));
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) break;
-            if (r == 0) {
-                if (Clock::now() >= deadline_) return cut_off();
-                break;  // httplib's read timeout: one read waited too long
-            }
             const ssize_t n = ::recv(sock_, buf_.data(), buf_.size(), MSG_DONTWAIT);
             if (n > 0) {
                 off_ = 0;
@@ -270,7 +253,16 @@ private:
                 broken_ = true;
                 return 0;
             }
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) break;
+            pollfd p{sock_, POLLIN, 0};
+            const int r = ::poll(&p, 1, poll_ms(std::min(read_timeout_, deadline_ - now)));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) break;
+            if (r == 0) {
+                if (Clock::now() >= deadline_) return cut_off();
+                break;  // httplib's read timeout: one read waited too long
+            }
         }
         broken_ = true;
         return -1;

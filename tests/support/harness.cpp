@@ -565,16 +565,7 @@ System::~System() { stop_all(); }
 
 void System::init() {
     fs::create_directories(data_dir_ / "logs");
-
-    std::set<int> ports;
-    while (ports.size() < 4) {
-        ports.insert(free_port());
-    }
-    auto it = ports.begin();
-    publish_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
-    live_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
-    replay_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
-    order_port_ = *it;
+    pick_ports();
 
     stock_path_ = data_dir_ / "initial-stock.json";
     if (options_.initial_stock_json.empty()) {
@@ -746,9 +737,38 @@ void System::wait_ready(const std::string& name) {
     }
 }
 
+void System::pick_ports() {
+    std::set<int> ports;
+    while (ports.size() < 4) {
+        ports.insert(free_port());
+    }
+    auto it = ports.begin();
+    publish_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
+    live_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
+    replay_endpoint_ = "tcp://127.0.0.1:" + std::to_string(*it++);
+    order_port_ = *it;
+}
+
 void System::start(const std::string& name) {
-    spawn(name);
-    wait_ready(name);
+    // A port found free can be bound by a test running in parallel before the broker binds
+    // it (seen once in a clean-clone CI run). Before anything has connected to the broker,
+    // its ports can still change: a first start that finds one in use picks new ones.
+    bool first_start = name == "broker";
+    for (const auto& n : names()) first_start = first_start && !started(n);
+    for (int attempt = 1;; ++attempt) {
+        spawn(name);
+        try {
+            wait_ready(name);
+            return;
+        } catch (const std::runtime_error&) {
+            auto& p = process(name);
+            if (!first_start || attempt == 3 || p.running() ||
+                !file_contains(p.log_path(), "Address already in use", p.log_offset())) {
+                throw;
+            }
+        }
+        pick_ports();
+    }
 }
 
 void System::start_all() {

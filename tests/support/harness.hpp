@@ -209,6 +209,7 @@ public:
 
 private:
     void init();
+    void pick_ports();  // four free loopback ports: the broker's three endpoints and HTTP
     void spawn(const std::string& name);
     void wait_ready(const std::string& name);
     bool ready(const std::string& name);

@@ -1,0 +1,49 @@
+// The test harness itself: ports found free can be taken by a test running in parallel before
+// the broker binds them, and a clean-clone CI run once failed that way. A broker whose first
+// start finds its port in use is started again on new ports.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "harness.hpp"
+#include "order_api.hpp"
+
+using op::test::System;
+
+namespace {
+
+int port_of(const std::string& endpoint) {
+    return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+}
+
+// Listens on 127.0.0.1:port, as another program would; closed on destruction.
+struct Squatter {
+    int fd = -1;
+    explicit Squatter(int port) {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<std::uint16_t>(port));
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::listen(fd, 1) == 0);
+    }
+    ~Squatter() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("harness: a broker's first start on a port taken meanwhile moves to free ports") {
+    System system;
+    const std::string taken = system.live_endpoint();
+    Squatter squatter(port_of(taken));
+    system.start_all();
+    CHECK(system.live_endpoint() != taken);
+    const auto placed = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+    CHECK(placed.status == 200);
+}
