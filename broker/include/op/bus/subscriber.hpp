@@ -41,8 +41,9 @@ public:
     Subscriber(const Subscriber&) = delete;
     Subscriber& operator=(const Subscriber&) = delete;
 
-    // Waits up to `timeout` for events and returns the next ones in seq order (at most
-    // max_events); returns early as soon as some are ready. Empty on timeout.
+    // Waits up to `timeout` for events and returns the next ones in seq order: at most
+    // max_events, plus the rest of a live batch frame, which is delivered whole (256 KiB at
+    // most). Returns early as soon as some are ready. Empty on timeout.
     std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events = 1000);
 
     std::uint64_t next_seq() const;   // the seq the subscriber will deliver next
