@@ -1,6 +1,7 @@
 // The test harness itself: ports found free can be taken by a test running in parallel before
 // the broker binds them, and a clean-clone CI run once failed that way. A broker whose first
-// start finds its port in use is started again on new ports.
+// start finds its port in use is started again on new ports, and so is an order service whose
+// HTTP port is taken.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -44,6 +45,16 @@ TEST_CASE("harness: a broker's first start on a port taken meanwhile moves to fr
     Squatter squatter(port_of(taken));
     system.start_all();
     CHECK(system.live_endpoint() != taken);
+    const auto placed = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
+    CHECK(placed.status == 200);
+}
+
+TEST_CASE("harness: an order service whose HTTP port is taken meanwhile moves to a free one") {
+    System system;
+    const std::string taken = system.order_url();
+    Squatter squatter(port_of(taken));
+    system.start_all();
+    CHECK(system.order_url() != taken);
     const auto placed = op::test::post_json(system, "/place-order", R"({"item":"phone","amount":1})");
     CHECK(placed.status == 200);
 }
