@@ -749,6 +749,14 @@ void System::pick_ports() {
     order_port_ = *it;
 }
 
+bool System::lost_its_port(const std::string& name) {
+    auto& p = process(name);
+    if (p.running()) return false;
+    // What the broker and the order service say when a port of theirs is in use.
+    return file_contains(p.log_path(), "Address already in use", p.log_offset()) ||
+           file_contains(p.log_path(), "cannot listen on", p.log_offset());
+}
+
 void System::start(const std::string& name) {
     // A port found free can be bound by a test running in parallel before the broker binds
     // it (seen once in a clean-clone CI run). Before anything has connected to the broker,
@@ -761,11 +769,7 @@ void System::start(const std::string& name) {
             wait_ready(name);
             return;
         } catch (const std::runtime_error&) {
-            auto& p = process(name);
-            if (!first_start || attempt == 3 || p.running() ||
-                !file_contains(p.log_path(), "Address already in use", p.log_offset())) {
-                throw;
-            }
+            if (!first_start || attempt == 3 || !lost_its_port(name)) throw;
         }
         pick_ports();
     }
@@ -789,9 +793,7 @@ void System::start_all() {
                 } else if (!process(*it).running()) {
                     // The HTTP port, like the broker's (start), can be taken by a test running
                     // in parallel after it was found free; nothing depends on it yet.
-                    auto& p = process(*it);
-                    if (*it == "order" && order_port_retries-- > 0 &&
-                        file_contains(p.log_path(), "cannot listen on", p.log_offset())) {
+                    if (*it == "order" && order_port_retries-- > 0 && lost_its_port(*it)) {
                         order_port_ = free_port();
                         spawn(*it);
                         ++it;

@@ -210,6 +210,8 @@ public:
 private:
     void init();
     void pick_ports();  // four free loopback ports: the broker's three endpoints and HTTP
+    // Exited at its start because a port picked free was taken meanwhile (by a parallel test).
+    bool lost_its_port(const std::string& name);
     void spawn(const std::string& name);
     void wait_ready(const std::string& name);
     bool ready(const std::string& name);

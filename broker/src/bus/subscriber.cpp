@@ -33,7 +33,7 @@ std::uint64_t parse_u64(std::string_view s) {
 struct LiveFrame {
     std::uint64_t seq;
     std::string topic;
-    std::string json;
+    std::string json;  // empty for a topic this subscriber does not want: only its seq counts
 };
 
 }  // namespace
@@ -87,6 +87,12 @@ struct Subscriber::Impl {
         if (options.topics.empty()) return topic != protocol::kHeartbeatTopic;
         auto type = events::parse_type_name(topic);
         return type && wanted[static_cast<std::size_t>(*type)];
+    }
+
+    // Every subscriber receives every event; the bytes of the ones it will never deliver are
+    // not copied.
+    LiveFrame live_frame(std::uint64_t seq, std::string_view topic, std::string_view json) const {
+        return {seq, std::string(topic), is_wanted(topic) ? std::string(json) : std::string()};
     }
 
     void deliver(std::uint64_t seq, std::string json, std::vector<Delivery>& out) {
@@ -206,14 +212,14 @@ struct Subscriber::Impl {
             std::uint64_t next = seq;
             const bool whole = parse_live_records(
                 msg[2].to_string_view(), [&](std::string_view topic, std::string_view json) {
-                    on_live_event(LiveFrame{next++, std::string(topic), std::string(json)}, out);
+                    on_live_event(live_frame(next++, topic, json), out);
                 });
             // The events after a damaged record are missing: the next frame or heartbeat shows
             // the gap, and the replay endpoint fills it.
             if (!whole) spdlog::warn("subscriber: a live batch from seq {} is malformed", next);
             return;
         }
-        on_live_event(LiveFrame{seq, msg[0].to_string(), msg[2].to_string()}, out);
+        on_live_event(live_frame(seq, msg[0].to_string_view(), msg[2].to_string_view()), out);
     }
 
     std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events) {
