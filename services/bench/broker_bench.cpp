@@ -58,20 +58,34 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
                 mine.reserve(1 << 16);
                 // Oldest first; each resolves in the order it was sent.
                 std::deque<std::pair<Clock::time_point, std::future<bus::PublishResult>>> open;
+                std::vector<events::Event> batch;
                 for (;;) {
                     const bool sending = Clock::now() < end && !stop_requested();
-                    while (sending && open.size() < static_cast<std::size_t>(window)) {
-                        open.emplace_back(Clock::now(), client.publish(sample_order()));
+                    // The window refills with every publish whose ack came, queued at once
+                    // so they leave together, as a client with that many in flight would.
+                    if (sending && open.size() < static_cast<std::size_t>(window)) {
+                        const auto sent_at = Clock::now();
+                        batch.clear();
+                        while (open.size() + batch.size() < static_cast<std::size_t>(window)) {
+                            batch.push_back(sample_order());
+                        }
+                        for (auto& f : client.publish_many(batch)) {
+                            open.emplace_back(sent_at, std::move(f));
+                        }
                     }
                     if (open.empty()) break;
-                    const auto result = open.front().second.get();
-                    if (result.status == bus::PublishStatus::Appended) {
-                        mine.add(Clock::now() - open.front().first);
-                        ++acked;
-                    } else {
-                        ++failed[static_cast<std::size_t>(i)];
-                    }
-                    open.pop_front();
+                    do {
+                        const auto result = open.front().second.get();
+                        if (result.status == bus::PublishStatus::Appended) {
+                            mine.add(Clock::now() - open.front().first);
+                            ++acked;
+                        } else {
+                            ++failed[static_cast<std::size_t>(i)];
+                        }
+                        open.pop_front();
+                    } while (!open.empty() && open.front().second.wait_for(
+                                                  std::chrono::seconds(0)) ==
+                                                  std::future_status::ready);
                 }
             });
         }

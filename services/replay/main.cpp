@@ -97,9 +97,7 @@ int main(int argc, char** argv) {
 
         // 3. The recorded orders, in their recorded order, as they were.
         op::bus::Publisher publisher(endpoints);
-        std::vector<std::future<op::bus::PublishResult>> acks;
-        acks.reserve(placed.size());
-        for (const auto& e : placed) acks.push_back(publisher.publish(e));
+        auto acks = publisher.publish_many(placed);
         std::size_t duplicates = 0;
         for (std::size_t i = 0; i < acks.size(); ++i) {
             const auto r = acks[i].get();

@@ -5,6 +5,7 @@
 // goes through.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <zmq_addon.hpp>
 
 #include "harness.hpp"
+#include "op/bus/batch_records.hpp"
 #include "inspect.hpp"
 #include "order_api.hpp"
 #include "zmq_client.hpp"
@@ -176,4 +178,76 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
     CHECK_MESSAGE(tail.find(std::to_string(publish.size() + replay.size()) + " refused") !=
                       std::string::npos,
                   tail);
+}
+
+TEST_CASE("PUBS: each event of a batch answered in one ACKS frame; a malformed batch appends "
+          "nothing") {
+    System system;
+    system.start("broker");
+    zmq::context_t ctx(1);
+    const auto publisher = system.client("order");
+    auto records = [](const std::vector<std::pair<std::string, std::string>>& events) {
+        std::string out;
+        for (const auto& [token, event] : events) op::bus::append_record(out, token, event);
+        return out;
+    };
+    // Answers of an ACKS frame, token -> "KIND value".
+    auto answers = [](const Frames& reply) {
+        std::map<std::string, std::string> out;
+        CHECK(op::bus::parse_records(reply.at(2), [&](std::string_view token,
+                                                      std::string_view answer) {
+            out.emplace(std::string(token), std::string(answer));
+        }));
+        return out;
+    };
+
+    // Damaged framing: refused whole with one ERR, not a single event of it appended.
+    const std::string good = records({{"1", valid_order_json("pubs-a")}});
+    const std::vector<Frames> damaged = {
+        {"PUBS", "", good + "2 999\n{}"},
+        {"PUBS", "", good + "trailing"},
+        {"PUBS", "", good + " 2\n{}"},
+        {"PUBS", "", "1 x\n{}" + good},
+        {"PUBS", ""},
+        {"PUBS", "", good, "extra"}};
+    const auto refused = exchange(ctx, system.publish_endpoint(), publisher.curve, damaged,
+                                  damaged.size());
+    REQUIRE(refused.size() == damaged.size());
+    for (const auto& r : refused) {
+        CHECK(r.at(0) == "ERR");
+        CHECK_MESSAGE((r.at(2).find("malformed") != std::string::npos ||
+                       r.at(2).find("frames") != std::string::npos),
+                      r.at(2));
+    }
+    CHECK(op::test::export_log(system).empty());
+
+    // Well framed: good events appended in order, a bad one refused on its own, a duplicate
+    // (inside the batch, then across batches) answered with the first seq.
+    const auto first = exchange(
+        ctx, system.publish_endpoint(), publisher.curve,
+        {{"PUBS", "",
+          records({{"1", valid_order_json("pubs-a")},
+                   {"2", "not json"},
+                   {"3", valid_order_json("pubs-b")},
+                   {"4", valid_order_json("pubs-a")}})}},
+        1);
+    REQUIRE(first.size() == 1);
+    REQUIRE(first[0].at(0) == "ACKS");
+    const auto a = answers(first[0]);
+    REQUIRE(a.size() == 4);
+    CHECK(a.at("1") == "ACK 1");
+    CHECK(a.at("2").rfind("ERR ", 0) == 0);
+    CHECK(a.at("2").find("JSON") != std::string::npos);
+    CHECK(a.at("3") == "ACK 2");
+    CHECK(a.at("4") == "DUP 1");
+    const auto again = exchange(ctx, system.publish_endpoint(), publisher.curve,
+                                {{"PUBS", "", records({{"9", valid_order_json("pubs-b")}})}}, 1);
+    REQUIRE(again.size() == 1);
+    CHECK(answers(again[0]).at("9") == "DUP 2");
+
+    const auto log = op::test::export_log(system);
+    REQUIRE(log.size() == 2);
+    CHECK(log[0]["id"] == "pubs-a");
+    CHECK(log[1]["id"] == "pubs-b");
+    CHECK(system.running("broker"));
 }

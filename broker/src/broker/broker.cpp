@@ -14,7 +14,7 @@
 #include <zmq_addon.hpp>
 
 #include "op/broker/id_index.hpp"
-#include "op/bus/live_batch.hpp"
+#include "op/bus/batch_records.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 #include "op/log/segment_log.hpp"
@@ -41,12 +41,19 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
     return v;
 }
 
-// One answer to send once the group it belongs to is durable.
-struct PendingReply {
-    zmq::message_t identity;
-    std::string kind;
+// One event's answer: kind is ACK, DUP, ERR or UNAVAILABLE; value the seq or the reason.
+struct Answer {
+    std::string_view kind;
     std::string token;
     std::string value;
+};
+
+// What to send one client once the group it belongs to is durable: one answer to a PUB, or
+// the answers to a PUBS in one ACKS frame.
+struct PendingReply {
+    zmq::message_t identity;
+    bool batch = false;
+    std::vector<Answer> answers;
 };
 
 struct Appended {
@@ -366,7 +373,7 @@ struct Broker::Impl {
             while (i < appended.size() &&
                    (records.empty() || records.size() + appended[i].json.size() <=
                                            protocol::kMaxLiveBatchBytes)) {
-                bus::append_live_record(records, appended[i].topic, appended[i].json);
+                bus::append_record(records, appended[i].topic, appended[i].json);
                 ++i;
             }
             std::array<zmq::const_buffer, 3> frames = {
@@ -381,60 +388,85 @@ struct Broker::Impl {
             ++stats.rejected;
             refusals.warn("refused a publish: " + reason);
             if (msg.empty()) return;
-            replies.push_back({std::move(msg[0]), std::string(protocol::kError), std::move(token),
-                               std::move(reason)});
+            PendingReply reply{std::move(msg[0]), false, {}};
+            reply.answers.push_back({protocol::kError, std::move(token), std::move(reason)});
+            replies.push_back(std::move(reply));
         };
         if (msg.size() == 5 && msg[1].to_string_view() == protocol::kCheckpoint) {
             take_checkpoint(msg);
             return;
         }
+        if (msg.size() == 4 && msg[1].to_string_view() == protocol::kPublishBatch) {
+            // Framing is checked whole first, so a damaged frame appends nothing.
+            const auto records = msg[3].to_string_view();
+            if (!bus::records_well_formed(records)) {
+                refuse(msg[2].to_string(),
+                       "a PUBS frame's records are malformed (expected <token> <length>\\n"
+                       "<event json>, repeated); nothing of it was appended");
+                return;
+            }
+            PendingReply reply{std::move(msg[0]), true, {}};
+            bus::parse_records(records, [&](std::string_view token, std::string_view json) {
+                reply.answers.push_back(take_event(msg[1], std::string(token), json, appended));
+            });
+            replies.push_back(std::move(reply));
+            return;
+        }
         if (msg.size() != 4 || msg[1].to_string_view() != protocol::kPublish) {
             refuse(msg.size() >= 3 ? msg[2].to_string() : std::string(),
-                   fmt::format("expected frames [PUB, token, event], got {} frames",
+                   fmt::format("expected frames [PUB, token, event] or [PUBS, \"\", records], "
+                               "got {} frames",
                                msg.size() >= 1 ? msg.size() - 1 : 0));
             return;
         }
-        auto decoded = events::decode(msg[3].to_string_view());
-        if (!decoded) {
-            refuse(msg[2].to_string(), decoded.error);
-            return;
-        }
+        PendingReply reply{std::move(msg[0]), false, {}};
+        reply.answers.push_back(
+            take_event(msg[1], msg[2].to_string(), msg[3].to_string_view(), appended));
+        replies.push_back(std::move(reply));
+    }
+
+    // Validates, authorizes and appends one published event (not yet durable: the group's
+    // sync comes after). `frame` is one of the message's frames, which carry the connection's
+    // identity.
+    Answer take_event(const zmq::message_t& frame, std::string token, std::string_view json,
+                      std::vector<Appended>& appended) {
+        auto refuse = [&](std::string reason) {
+            ++stats.rejected;
+            refusals.warn("refused a publish: " + reason);
+            return Answer{protocol::kError, std::move(token), std::move(reason)};
+        };
+        auto decoded = events::decode(json);
+        if (!decoded) return refuse(decoded.error);
         events::Event& event = *decoded.event;
         if (zap) {
             // The identity the ZAP handler gave this connection, never a field of the event.
-            const char* identity = zmq_msg_gets(msg[1].handle(), "User-Id");
+            const char* identity =
+                zmq_msg_gets(frame.handle(), "User-Id");
             const std::string who = identity != nullptr ? identity : "";
             if (!security::rights_of(who).may_publish_type(event.type())) {
                 ++stats.unauthorized;
-                refuse(msg[2].to_string(),
-                       fmt::format("identity \"{}\" may not publish {} (event {}, order {})", who,
-                                   event.type_name(), event.id, event.order_id));
-                return;
+                return refuse(fmt::format("identity \"{}\" may not publish {} (event {}, order {})",
+                                          who, event.type_name(), event.id, event.order_id));
             }
         }
         if (!storage_failure.empty()) {
             ++stats.unavailable;
-            replies.push_back({std::move(msg[0]), std::string(protocol::kUnavailable),
-                               msg[2].to_string(), unavailable_reason()});
-            return;
+            return {protocol::kUnavailable, std::move(token), unavailable_reason()};
         }
         if (const auto seq = ids->find(event.id, [&](std::uint64_t candidate) {
                 return record_has_id(candidate, event.id);
             })) {
             ++stats.duplicates;
-            replies.push_back({std::move(msg[0]), std::string(protocol::kDuplicate),
-                               msg[2].to_string(), std::to_string(*seq)});
-            return;
+            return {protocol::kDuplicate, std::move(token), std::to_string(*seq)};
         }
         event.seq = log.head() + 1;
-        std::string json = events::encode(event);
-        const auto seq = log.append(json);
+        std::string encoded = events::encode(event);
+        const auto seq = log.append(encoded);
         ids->insert(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
-        appended.push_back({seq, event.id, std::string(event.type_name()), std::move(json)});
-        replies.push_back({std::move(msg[0]), std::string(protocol::kAck), msg[2].to_string(),
-                           std::to_string(seq)});
+        appended.push_back({seq, event.id, std::string(event.type_name()), std::move(encoded)});
+        return {protocol::kAck, std::move(token), std::to_string(seq)};
     }
 
     // A run that cannot be written leaves its ids in memory, where they still answer; the
@@ -500,11 +532,28 @@ struct Broker::Impl {
     }
 
     void send_replies(std::vector<PendingReply>& replies) {
+        std::string records;
         for (auto& r : replies) {
+            if (r.batch) {
+                records.clear();
+                std::string body;
+                for (const auto& a : r.answers) {
+                    body.assign(a.kind);
+                    body.push_back(' ');
+                    body.append(a.value);
+                    bus::append_record(records, a.token, body);
+                }
+                std::array<zmq::message_t, 4> frames = {
+                    std::move(r.identity), zmq::message_t(protocol::kAnswerBatch),
+                    zmq::message_t(), zmq::message_t(records)};
+                zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
+                continue;
+            }
+            auto& a = r.answers.front();
             std::array<zmq::message_t, 4> frames = {std::move(r.identity),
-                                                    zmq::message_t(r.kind),
-                                                    zmq::message_t(r.token),
-                                                    zmq::message_t(r.value)};
+                                                    zmq::message_t(a.kind),
+                                                    zmq::message_t(a.token),
+                                                    zmq::message_t(a.value)};
             zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
         }
     }
@@ -528,12 +577,14 @@ struct Broker::Impl {
         for (const auto& a : appended) ids->erase_recent(a.id);
         const std::uint64_t durable = log.durable_head();
         for (auto& r : replies) {
-            const bool lost_ack = r.kind == protocol::kAck;
-            const bool lost_dup = r.kind == protocol::kDuplicate &&
-                                  parse_u64(r.value).value_or(0) > durable;
-            if (lost_ack || lost_dup) {
-                r.kind = std::string(protocol::kUnavailable);
-                r.value = unavailable_reason();
+            for (auto& a : r.answers) {
+                const bool lost_ack = a.kind == protocol::kAck;
+                const bool lost_dup = a.kind == protocol::kDuplicate &&
+                                      parse_u64(a.value).value_or(0) > durable;
+                if (lost_ack || lost_dup) {
+                    a.kind = protocol::kUnavailable;
+                    a.value = unavailable_reason();
+                }
             }
         }
         send_replies(replies);

@@ -15,6 +15,7 @@
 
 #include "curve.hpp"
 #include "handshake_watch.hpp"
+#include "op/bus/batch_records.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -90,12 +91,74 @@ struct Publisher::Impl {
         std::uint64_t next_token = 1;
         auto next_scan = Clock::now() + kScanInterval;
 
-        auto send = [&](std::uint64_t token, Pending& p) {
+        // Sends these pending events: a lone one as PUB, more as PUBS frames of up to
+        // kMaxPublishBatchBytes (one encryption and one broker wake-up per frame, not per
+        // event).
+        std::vector<std::pair<std::uint64_t, Pending*>> to_send;
+        std::string records;
+        auto send_one = [&](std::uint64_t token, Pending& p) {
             const std::string token_text = std::to_string(token);
             std::array<zmq::const_buffer, 3> frames = {
                 zmq::buffer(protocol::kPublish), zmq::buffer(token_text), zmq::buffer(p.json)};
             p.sent = zmq::send_multipart(sock, frames, zmq::send_flags::dontwait).has_value();
             p.last_sent = Clock::now();
+        };
+        auto send_all = [&]() {
+            std::size_t i = 0;
+            while (i < to_send.size()) {
+                if (i + 1 == to_send.size() ||
+                    to_send[i].second->json.size() >= protocol::kMaxPublishBatchBytes) {
+                    send_one(to_send[i].first, *to_send[i].second);
+                    ++i;
+                    continue;
+                }
+                records.clear();
+                const std::size_t first = i;
+                while (i < to_send.size() &&
+                       (records.empty() || records.size() + to_send[i].second->json.size() <=
+                                               protocol::kMaxPublishBatchBytes)) {
+                    append_record(records, std::to_string(to_send[i].first),
+                                  to_send[i].second->json);
+                    ++i;
+                }
+                std::array<zmq::const_buffer, 3> frames = {zmq::buffer(protocol::kPublishBatch),
+                                                           zmq::const_buffer(nullptr, 0),
+                                                           zmq::buffer(records)};
+                const bool sent =
+                    zmq::send_multipart(sock, frames, zmq::send_flags::dontwait).has_value();
+                const auto now = Clock::now();
+                for (std::size_t k = first; k < i; ++k) {
+                    to_send[k].second->sent = sent;
+                    to_send[k].second->last_sent = now;
+                }
+            }
+            to_send.clear();
+        };
+
+        // One answer from the broker, to a PUB or within an ACKS.
+        auto resolve = [&](std::string_view token, std::string_view kind,
+                           std::string_view value) {
+            auto it = in_flight.find(parse_u64(token));
+            if (it == in_flight.end()) return;  // answer to a re-send already resolved
+            if (kind == protocol::kUnavailable &&
+                it->second.when_unavailable == WhenUnavailable::Retry) {
+                // Not stored: re-sent on the retry timer, measured from this answer.
+                it->second.unavailable_reason = std::string(value);
+                it->second.last_sent = Clock::now();
+                return;
+            }
+            PublishResult result;
+            if (kind == protocol::kAck) {
+                result = {PublishStatus::Appended, parse_u64(value), {}};
+            } else if (kind == protocol::kDuplicate) {
+                result = {PublishStatus::Duplicate, parse_u64(value), {}};
+            } else if (kind == protocol::kUnavailable) {
+                result = {PublishStatus::Unavailable, 0, std::string(value)};
+            } else {
+                result = {PublishStatus::Rejected, 0, std::string(value)};
+            }
+            it->second.promise.set_value(std::move(result));
+            in_flight.erase(it);
         };
 
         for (;;) {
@@ -135,8 +198,9 @@ struct Publisher::Impl {
             }
             for (auto& p : fresh) {
                 auto [it, _] = in_flight.emplace(next_token++, std::move(p));
-                send(it->first, it->second);
+                to_send.emplace_back(it->first, &it->second);
             }
+            send_all();
             if (stop_now) {
                 for (auto& [token, p] : in_flight) {
                     p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
@@ -155,28 +219,20 @@ struct Publisher::Impl {
                                  reply.size());
                     continue;
                 }
-                const auto kind = reply[0].to_string_view();
-                auto it = in_flight.find(parse_u64(reply[1].to_string_view()));
-                if (it == in_flight.end()) continue;  // answer to a re-send already resolved
-                if (kind == protocol::kUnavailable &&
-                    it->second.when_unavailable == WhenUnavailable::Retry) {
-                    // Not stored: re-sent on the retry timer, measured from this answer.
-                    it->second.unavailable_reason = reply[2].to_string();
-                    it->second.last_sent = Clock::now();
+                if (reply[0].to_string_view() == protocol::kAnswerBatch) {
+                    const bool whole = parse_records(
+                        reply[2].to_string_view(), [&](std::string_view token,
+                                                       std::string_view answer) {
+                            const auto space = answer.find(' ');
+                            if (space == std::string_view::npos) return;
+                            resolve(token, answer.substr(0, space), answer.substr(space + 1));
+                        });
+                    // What was not answered is re-sent on the retry timer.
+                    if (!whole) spdlog::warn("publisher: a malformed ACKS frame from the broker");
                     continue;
                 }
-                PublishResult result;
-                if (kind == protocol::kAck) {
-                    result = {PublishStatus::Appended, parse_u64(reply[2].to_string_view()), {}};
-                } else if (kind == protocol::kDuplicate) {
-                    result = {PublishStatus::Duplicate, parse_u64(reply[2].to_string_view()), {}};
-                } else if (kind == protocol::kUnavailable) {
-                    result = {PublishStatus::Unavailable, 0, reply[2].to_string()};
-                } else {
-                    result = {PublishStatus::Rejected, 0, reply[2].to_string()};
-                }
-                it->second.promise.set_value(std::move(result));
-                in_flight.erase(it);
+                resolve(reply[1].to_string_view(), reply[0].to_string_view(),
+                        reply[2].to_string_view());
             }
 
             const auto now = Clock::now();
@@ -194,10 +250,11 @@ struct Publisher::Impl {
                         continue;
                     }
                     if (!p.sent || now - p.last_sent >= options.retry_interval) {
-                        send(it->first, p);
+                        to_send.emplace_back(it->first, &p);
                     }
                     ++it;
                 }
+                send_all();
             }
         }
     }
@@ -220,32 +277,41 @@ void Publisher::report_checkpoint(const std::string& consumer, std::uint64_t seq
 
 std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at,
                                               WhenUnavailable when_unavailable) {
-    Pending p;
-    p.json = events::encode(event);
-    p.give_up_at = give_up_at;
-    p.when_unavailable = when_unavailable;
-    auto future = p.promise.get_future();
+    return std::move(publish_many({&event, 1}, give_up_at, when_unavailable).front());
+}
+
+std::vector<std::future<PublishResult>> Publisher::publish_many(
+    std::span<const events::Event> batch, Deadline give_up_at,
+    WhenUnavailable when_unavailable) {
+    std::vector<Pending> queued(batch.size());
+    std::vector<std::future<PublishResult>> futures;
+    futures.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        queued[i].json = events::encode(batch[i]);
+        queued[i].give_up_at = give_up_at;
+        queued[i].when_unavailable = when_unavailable;
+        futures.push_back(queued[i].promise.get_future());
+    }
     bool first = false;
     {
         std::lock_guard lock(impl_->mu);
         if (impl_->stopping) {
-            p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
-            return future;
+            for (auto& p : queued) p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+            return futures;
         }
         first = impl_->incoming.empty();
-        impl_->incoming.push_back(std::move(p));
+        for (auto& p : queued) impl_->incoming.push_back(std::move(p));
     }
     // The I/O thread drains the pipe before it takes the whole queue, so one wake-up per
-    // non-empty queue is enough: a batch of publishes costs one write(2), not one each.
-    if (first) impl_->notify();
-    return future;
+    // non-empty queue is enough: a batch of publishes costs one write(2), not one each, and
+    // events queued together leave in one frame.
+    if (first && !batch.empty()) impl_->notify();
+    return futures;
 }
 
 std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Event>& batch,
                                                   Deadline give_up_at) {
-    std::vector<std::future<PublishResult>> futures;
-    futures.reserve(batch.size());
-    for (const auto& e : batch) futures.push_back(publish(e, give_up_at));
+    auto futures = publish_many(batch, give_up_at);
     std::vector<PublishResult> results;
     results.reserve(batch.size());
     for (auto& f : futures) results.push_back(f.get());

@@ -11,7 +11,7 @@
 
 #include "curve.hpp"
 #include "handshake_watch.hpp"
-#include "op/bus/live_batch.hpp"
+#include "op/bus/batch_records.hpp"
 #include "op/bus/protocol.hpp"
 #include "op/events/codec.hpp"
 
@@ -210,7 +210,7 @@ struct Subscriber::Impl {
         if (seq == 0) return;
         if (msg[0].to_string_view() == protocol::kLiveBatchTopic) {
             std::uint64_t next = seq;
-            const bool whole = parse_live_records(
+            const bool whole = parse_records(
                 msg[2].to_string_view(), [&](std::string_view topic, std::string_view json) {
                     on_live_event(live_frame(next++, topic, json), out);
                 });

@@ -38,9 +38,7 @@ bool await_all(std::vector<std::future<bus::PublishResult>>& futures,
 // Publishes every event (pipelined) and waits for all acks; false if `stop` came first.
 bool publish_and_wait(bus::Publisher& publisher, const std::vector<events::Event>& batch,
                       std::vector<bus::PublishResult>& results, const std::atomic<bool>& stop) {
-    std::vector<std::future<bus::PublishResult>> futures;
-    futures.reserve(batch.size());
-    for (const auto& e : batch) futures.push_back(publisher.publish(e));
+    auto futures = publisher.publish_many(batch);
     return await_all(futures, results, stop);
 }
 

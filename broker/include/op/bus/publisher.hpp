@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,11 @@ public:
     std::future<PublishResult> publish(const events::Event& event,
                                        Deadline give_up_at = Deadline::max(),
                                        WhenUnavailable when_unavailable = WhenUnavailable::Retry);
+
+    // Queues every event at once (so they leave in one frame) and returns their futures.
+    std::vector<std::future<PublishResult>> publish_many(
+        std::span<const events::Event> batch, Deadline give_up_at = Deadline::max(),
+        WhenUnavailable when_unavailable = WhenUnavailable::Retry);
 
     // Publishes every event (pipelined) and waits for all results.
     std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,

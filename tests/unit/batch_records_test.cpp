@@ -1,7 +1,6 @@
-// Unit tests of the live feed's batch frame (op/bus/live_batch.hpp): what the broker writes
-// the subscriber reads back, and a damaged frame stops at the damage rather than inventing
-// events.
-#include "op/bus/live_batch.hpp"
+// Unit tests of the batch frame records (op/bus/batch_records.hpp): what one side writes the
+// other reads back, and a damaged frame stops at the damage rather than inventing messages.
+#include "op/bus/batch_records.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,7 +14,7 @@ using Records = std::vector<std::pair<std::string, std::string>>;
 
 std::pair<bool, Records> parse(std::string_view frame) {
     Records out;
-    const bool whole = op::bus::parse_live_records(
+    const bool whole = op::bus::parse_records(
         frame, [&](std::string_view topic, std::string_view json) {
             out.emplace_back(std::string(topic), std::string(json));
         });
@@ -24,26 +23,26 @@ std::pair<bool, Records> parse(std::string_view frame) {
 
 }  // namespace
 
-TEST_CASE("live batch: records come back in order, bytes intact, newlines and spaces included") {
+TEST_CASE("batch records: records come back in order, bytes intact, newlines and spaces included") {
     const Records sent = {{"OrderPlaced", R"({"id":"a","note":"two words"})"},
                           {"PaymentVerified", "{\"id\":\"b\",\"x\":\"line\\nbreak\"}"},
                           {"Shipped", std::string("{\"raw\":\"\n \"}")}};
     std::string frame;
-    for (const auto& [topic, json] : sent) op::bus::append_live_record(frame, topic, json);
+    for (const auto& [topic, json] : sent) op::bus::append_record(frame, topic, json);
     const auto [whole, got] = parse(frame);
     CHECK(whole);
     CHECK(got == sent);
 }
 
-TEST_CASE("live batch: an empty frame holds no records") {
+TEST_CASE("batch records: an empty frame holds no records") {
     const auto [whole, got] = parse("");
     CHECK(whole);
     CHECK(got.empty());
 }
 
-TEST_CASE("live batch: a damaged record stops the parse after the good ones before it") {
+TEST_CASE("batch records: a damaged record stops the parse after the good ones before it") {
     std::string good;
-    op::bus::append_live_record(good, "OrderPlaced", R"({"id":"a"})");
+    op::bus::append_record(good, "OrderPlaced", R"({"id":"a"})");
     for (const std::string bad : {"Shipped 99\n{}", "Shipped x\n{}", "Shipped\n{}", " 2\n{}",
                                   "Shipped 2{}", "Shipped -1\n{}", "Shipped 2\n{"}) {
         CAPTURE(bad);
