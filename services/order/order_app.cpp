@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 
 #include <mutex>
 #include <set>
@@ -201,11 +202,12 @@ struct OrderApp::Impl {
     // Every event is applied to the read model as it arrives (and its waiters woken), but the
     // transaction is committed only when the feed goes quiet, or every kCommitInterval /
     // kCommitEvents under load: a commit writes each dirty page to the WAL, and committing
-    // every small batch cost the order service more pwrite(2) calls than it made HTTP answers.
+    // every small batch cost the order service more pwrite(2) calls than it made HTTP answers
+    // (at 64 connections: 2,600 pwrite/s with 20 ms, 1,400/s with 100 ms).
     // Reads share the connection (under db_mu), so they see what is applied before it is
     // committed; that is safe because all of it is already durable in the broker's log, from
     // which a crash rebuilds it. applied_seq (reported as the checkpoint) is the committed seq.
-    static constexpr auto kCommitInterval = std::chrono::milliseconds(20);
+    static constexpr auto kCommitInterval = std::chrono::milliseconds(100);
     static constexpr std::size_t kCommitEvents = 4096;
 
     void follow_events(const std::atomic<bool>& stop) {
@@ -515,7 +517,10 @@ OrderApp::~OrderApp() = default;
 int OrderApp::port() const { return impl_->bound_port; }
 
 void OrderApp::run(const std::atomic<bool>& stop) {
+    // Named so that a profile (perf, top -H) tells the read model from the HTTP workers,
+    // which inherit the name of the thread that starts them.
     std::thread follower([&] {
+        pthread_setname_np(pthread_self(), "read-model");
         try {
             impl_->follow_events(stop);
         } catch (const std::exception& e) {
@@ -523,7 +528,10 @@ void OrderApp::run(const std::atomic<bool>& stop) {
             std::terminate();  // a read model that silently stops would answer stale data
         }
     });
-    std::thread server([&] { impl_->http.listen_after_bind(); });
+    std::thread server([&] {
+        pthread_setname_np(pthread_self(), "http");
+        impl_->http.listen_after_bind();
+    });
     spdlog::info("order service listening on http://{}:{}", impl_->config.host, impl_->bound_port);
     while (!stop.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

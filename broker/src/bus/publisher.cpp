@@ -1,6 +1,7 @@
 #include "op/bus/publisher.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <array>
@@ -63,7 +64,10 @@ struct Publisher::Impl {
         }
         // The socket is created inside the thread that uses it (a ZeroMQ socket is not
         // thread-safe); connect errors surface in the log, not here.
-        io = std::thread([this] { run(); });
+        io = std::thread([this] {
+            pthread_setname_np(pthread_self(), "bus-publisher");
+            run();
+        });
     }
 
     ~Impl() {
