@@ -239,7 +239,7 @@ struct OrderApp::Impl {
                 if (open) commit();
                 continue;
             }
-            std::vector<std::string> decided;
+            std::vector<std::pair<std::string, Decision>> decided;
             {
                 std::lock_guard lock(db_mu);
                 if (!open) {
@@ -248,12 +248,14 @@ struct OrderApp::Impl {
                 }
                 for (const auto& d : batch) {
                     const auto& e = d.event;
-                    if (model.apply(e)) decided.push_back(e.order_id);
+                    if (auto decision = model.apply(e)) {
+                        decided.emplace_back(e.order_id, std::move(*decision));
+                    }
                     spdlog::info("order {} seq {} {} applied", e.order_id, e.seq, e.type_name());
                 }
                 uncommitted += batch.size();
             }
-            for (const auto& id : decided) waiters.decided(id);
+            for (const auto& [id, decision] : decided) waiters.decided(id, decision);
             if (uncommitted >= kCommitEvents || Clock::now() - opened_at >= kCommitInterval) {
                 commit();
             }
@@ -373,25 +375,23 @@ struct OrderApp::Impl {
             return;
         }
 
-        // Already decided (an idempotent retry of a finished order) or decided in time.
-        auto decided_view = [&]() -> std::optional<OrderView> {
+        // A new order id cannot have been decided before this request enlisted, so only a
+        // retry under an Idempotency-Key (of an order perhaps finished long ago) asks the read
+        // model; otherwise the decision comes with the wake-up.
+        std::optional<Decision> decision;
+        if (!key.empty()) {
             std::lock_guard lock(db_mu);
             auto v = model.order(order_id);
-            if (v && v->decided()) return v;
-            return std::nullopt;
-        };
-        // A new order id cannot have been decided before this request enlisted, so only a
-        // retry under an Idempotency-Key looks first; otherwise the decision's wake-up says
-        // when to look (one read-model query per order, not two).
-        std::optional<OrderView> view;
-        if (!key.empty()) view = decided_view();
-        if (!view && waiters.wait(ticket, deadline)) view = decided_view();
-        if (!view) {
+            if (v && v->decided()) decision = Decision{v->status == "failed", v->reason};
+        }
+        if (!decision) decision = waiters.wait(ticket, deadline);
+        if (!decision) {
             reply(res, 202, {{"status", "pending"}, {"order_id", order_id}});
             return;
         }
-        if (view->status == "failed") {
-            reply(res, 200, {{"status", "failed"}, {"reason", view->reason}, {"order_id", order_id}});
+        if (decision->failed) {
+            reply(res, 200,
+                  {{"status", "failed"}, {"reason", decision->reason}, {"order_id", order_id}});
         } else {
             reply(res, 200, {{"status", "success"}, {"order_id", order_id}});
         }

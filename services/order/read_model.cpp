@@ -121,13 +121,13 @@ void ReadModel::refresh_terminal(const std::string& order_id) {
         .run();
 }
 
-bool ReadModel::apply(const Event& e) {
+std::optional<Decision> ReadModel::apply(const Event& e) {
     // The timeline is keyed by seq, so applying an event twice changes nothing.
     auto& timeline = db_.prepare(
         "INSERT OR IGNORE INTO order_events (order_id, seq, type, id, causation_id, ts) "
         "VALUES (?, ?, ?, ?, ?, ?)");
     timeline.bind(e.order_id, e.seq, e.type_name(), e.id, e.causation_id, e.ts).run();
-    if (sqlite3_changes(db_.handle()) == 0) return false;
+    if (sqlite3_changes(db_.handle()) == 0) return std::nullopt;
 
     auto update_stock = [&](const std::string& item, std::int64_t available) {
         db_.prepare("INSERT INTO stock_view (item, available, as_of_seq) VALUES (?, ?, ?) "
@@ -146,25 +146,25 @@ bool ReadModel::apply(const Event& e) {
                 .bind(e.order_id, p.item, p.quantity, p.amount_cents, p.customer, e.ts, e.ts,
                       e.seq)
                 .run();
-            return false;
+            return std::nullopt;
         }
         case events::EventType::PaymentVerified:
             db_.prepare("UPDATE orders SET status = 'paid', paid = 1, updated_at = ? "
                         "WHERE order_id = ?")
                 .bind(e.ts, e.order_id)
                 .run();
-            return false;
+            return std::nullopt;
         case events::EventType::PaymentFailed:
             db_.prepare("UPDATE orders SET status = 'failed', reason = ?, updated_at = ? "
                         "WHERE order_id = ?")
                 .bind(std::get<events::PaymentFailed>(e.data).reason, e.ts, e.order_id)
                 .run();
-            return true;
+            return Decision{true, std::get<events::PaymentFailed>(e.data).reason};
         case events::EventType::StockReserved: {
             const auto& p = std::get<events::StockReserved>(e.data);
             set_status(e, "reserved");
             update_stock(p.item, p.remaining);
-            return true;
+            return Decision{};
         }
         case events::EventType::OutOfStock: {
             const auto& p = std::get<events::OutOfStock>(e.data);
@@ -174,20 +174,20 @@ bool ReadModel::apply(const Event& e) {
                 .run();
             // An unknown item has no stock level worth showing.
             if (p.reason != events::reason::kUnknownItem) update_stock(p.item, p.available);
-            return true;
+            return Decision{true, p.reason};
         }
         case events::EventType::PaymentRefunded:
             db_.prepare("UPDATE orders SET refunded = 1, updated_at = ? WHERE order_id = ?")
                 .bind(e.ts, e.order_id)
                 .run();
             refresh_terminal(e.order_id);
-            return false;
+            return std::nullopt;
         case events::EventType::Shipped:
             db_.prepare("UPDATE orders SET status = 'shipped', tracking_id = ?, updated_at = ? "
                         "WHERE order_id = ?")
                 .bind(std::get<events::Shipped>(e.data).tracking_id, e.ts, e.order_id)
                 .run();
-            return false;
+            return std::nullopt;
         case events::EventType::CustomerNotified:
             db_.prepare("UPDATE orders SET notified = 1, updated_at = ?, "
                         "status = CASE WHEN status = 'shipped' THEN 'notified' ELSE status END "
@@ -195,7 +195,7 @@ bool ReadModel::apply(const Event& e) {
                 .bind(e.ts, e.order_id)
                 .run();
             refresh_terminal(e.order_id);
-            return false;
+            return std::nullopt;
         case events::EventType::DeadLetter: {
             // The order stops moving; say why where its status is read.
             const auto& d = std::get<events::DeadLetter>(e.data);
@@ -204,10 +204,10 @@ bool ReadModel::apply(const Event& e) {
                                   d.event_type, d.reason),
                       e.ts, e.order_id)
                 .run();
-            return false;
+            return std::nullopt;
         }
     }
-    return false;
+    return std::nullopt;
 }
 
 OrderView ReadModel::row_to_view(store::Statement& q) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "decision.hpp"
 #include "op/events/event.hpp"
 #include "op/store/db.hpp"
 
@@ -65,8 +66,9 @@ public:
     // Seeds the stock view from the initial stock (only items not seen yet).
     void seed_stock(const std::map<std::string, std::int64_t>& initial);
 
-    // Applies one event; returns true when it decided its order (the outcome is now known).
-    bool apply(const events::Event& event);
+    // Applies one event; returns the outcome when this event decided its order
+    // (PaymentFailed, StockReserved, OutOfStock applied for the first time).
+    std::optional<Decision> apply(const events::Event& event);
 
     std::optional<OrderView> order(const std::string& order_id);
     std::vector<TimelineEntry> timeline(const std::string& order_id);

@@ -12,22 +12,24 @@
 using op::order::DecisionWaiters;
 using Clock = std::chrono::steady_clock;
 
-TEST_CASE("decision waiters: a decision wakes its order's request, and leaving empties the map") {
+TEST_CASE("decision waiters: a decision wakes its order's request with the outcome, and leaving "
+          "empties the map") {
     DecisionWaiters waiters;
     {
         const auto ticket = waiters.enlist("o1");
         CHECK(waiters.size() == 1);
-        std::thread decider([&] { waiters.decided("o1"); });
-        CHECK(waiters.wait(ticket, Clock::now() + std::chrono::seconds(10)));
+        const op::order::Decision failed{true, "Insufficient funds"};
+        std::thread decider([&] { waiters.decided("o1", failed); });
+        CHECK(waiters.wait(ticket, Clock::now() + std::chrono::seconds(10)) == failed);
         decider.join();
     }
     CHECK(waiters.size() == 0);
 }
 
-TEST_CASE("decision waiters: no decision by the deadline is false; another order's does not count") {
+TEST_CASE("decision waiters: no decision by the deadline is none; another order's does not count") {
     DecisionWaiters waiters;
     const auto ticket = waiters.enlist("o1");
-    waiters.decided("o2");
+    waiters.decided("o2", {});
     CHECK_FALSE(waiters.wait(ticket, Clock::now() + std::chrono::milliseconds(20)));
 }
 
@@ -37,7 +39,7 @@ TEST_CASE("decision waiters: two requests for one order share it until both have
     {
         const auto retry = waiters.enlist("o1");
         CHECK(waiters.size() == 1);
-        waiters.decided("o1");
+        waiters.decided("o1", {});
         CHECK(waiters.wait(retry, Clock::now()));
     }
     CHECK(waiters.size() == 1);
@@ -53,7 +55,7 @@ TEST_CASE("decision waiters: leaving while the decision is being announced leave
     for (int i = 0; i < 2000; ++i) {
         const std::string id = "o" + std::to_string(i);
         std::optional<DecisionWaiters::Ticket> ticket(waiters.enlist(id));
-        std::thread decider([&] { waiters.decided(id); });
+        std::thread decider([&] { waiters.decided(id, {}); });
         waiters.wait(*ticket, Clock::now() + std::chrono::seconds(10));
         ticket.reset();
         decider.join();

@@ -14,6 +14,7 @@
 namespace {
 
 using namespace op::events;
+using op::order::Decision;
 using op::order::OrderView;
 using op::order::ReadModel;
 using op::store::Db;
@@ -136,7 +137,7 @@ TEST_CASE("read model: the success chain ends notified and terminal, with the tr
     CHECK(v.paid);
     CHECK_FALSE(v.decided());
 
-    CHECK(model.apply(s.reserved));  // the decision
+    CHECK(model.apply(s.reserved) == Decision{});  // the decision: success
     v = view(model, "o-1");
     CHECK(v.status == "reserved");
     CHECK(v.decided());
@@ -197,7 +198,7 @@ TEST_CASE("read model: payment failure -> failed 'Insufficient funds', terminal 
     std::uint64_t seq = 0;
     const auto f = payment_failure_chain(seq, "o-1");
     CHECK_FALSE(model.apply(f.placed));
-    CHECK(model.apply(f.failed));
+    CHECK(model.apply(f.failed) == Decision{true, "Insufficient funds"});
     auto v = view(model, "o-1");
     CHECK(v.status == "failed");
     CHECK(v.reason == "Insufficient funds");
@@ -225,7 +226,7 @@ void check_out_of_stock_chain(bool refund_first) {
 
     CHECK_FALSE(model.apply(o.placed));
     CHECK_FALSE(model.apply(o.verified));
-    CHECK(model.apply(o.shortage));
+    CHECK(model.apply(o.shortage) == Decision{true, "Item out of stock"});
     auto v = view(model, "o-1");
     CHECK(v.status == "failed");
     CHECK(v.reason == "Item out of stock");
@@ -296,7 +297,7 @@ TEST_CASE("read model: applying the same event twice changes nothing") {
     }
 }
 
-TEST_CASE("read model: apply returns true exactly for PaymentFailed, StockReserved, OutOfStock") {
+TEST_CASE("read model: apply returns a decision exactly for PaymentFailed, StockReserved, OutOfStock") {
     Db db(":memory:");
     ReadModel model(db);
     std::uint64_t seq = 0;
@@ -314,7 +315,7 @@ TEST_CASE("read model: apply returns true exactly for PaymentFailed, StockReserv
         const bool decision = e->type() == EventType::PaymentFailed ||
                               e->type() == EventType::StockReserved ||
                               e->type() == EventType::OutOfStock;
-        const bool applied = model.apply(*e);
+        const bool applied = model.apply(*e).has_value();
         CHECK(applied == decision);
         decisions += applied ? 1 : 0;
     }
