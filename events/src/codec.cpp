@@ -259,8 +259,6 @@ json to_json(const Event& event) {
     return j;
 }
 
-std::string encode(const Event& event) { return to_json(event).dump(); }
-
 Decoded from_json(const json& j) {
     auto fail = [](std::string error) { return Decoded{std::nullopt, std::move(error)}; };
     if (!j.is_object()) return fail("event must be a JSON object");
