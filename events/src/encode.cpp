@@ -31,8 +31,14 @@ class Writer {
 public:
     explicit Writer(std::string& out) : out_(out) {}
 
-    void open() { out_.push_back('{'); first_ = true; }
-    void close() { out_.push_back('}'); first_ = false; }
+    void open() {
+        out_.push_back('{');
+        first_ = true;
+    }
+    void close() {
+        out_.push_back('}');
+        first_ = false;
+    }
 
     void key(std::string_view name) {
         if (!first_) out_.push_back(',');

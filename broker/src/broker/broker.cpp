@@ -440,13 +440,13 @@ struct Broker::Impl {
         events::Event& event = *decoded.event;
         if (zap) {
             // The identity the ZAP handler gave this connection, never a field of the event.
-            const char* identity =
-                zmq_msg_gets(frame.handle(), "User-Id");
+            const char* identity = zmq_msg_gets(frame.handle(), "User-Id");
             const std::string who = identity != nullptr ? identity : "";
             if (!security::rights_of(who).may_publish_type(event.type())) {
                 ++stats.unauthorized;
-                return refuse(fmt::format("identity \"{}\" may not publish {} (event {}, order {})",
-                                          who, event.type_name(), event.id, event.order_id));
+                return refuse(
+                    fmt::format("identity \"{}\" may not publish {} (event {}, order {})", who,
+                                event.type_name(), event.id, event.order_id));
             }
         }
         if (!storage_failure.empty()) {

@@ -300,7 +300,9 @@ std::vector<std::future<PublishResult>> Publisher::publish_many(
     {
         std::lock_guard lock(impl_->mu);
         if (impl_->stopping) {
-            for (auto& p : queued) p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+            for (auto& p : queued) {
+                p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+            }
             return futures;
         }
         first = impl_->incoming.empty();
