@@ -14,6 +14,7 @@
 
 #include "harness.hpp"
 #include "op/bus/batch_records.hpp"
+#include "op/bus/protocol.hpp"
 #include "inspect.hpp"
 #include "order_api.hpp"
 #include "zmq_client.hpp"
@@ -201,22 +202,30 @@ TEST_CASE("PUBS: each event of a batch answered in one ACKS frame; a malformed b
         return out;
     };
 
-    // Damaged framing: refused whole with one ERR, not a single event of it appended.
+    // Damaged framing, or more events than a frame may hold: refused whole with one ERR, not
+    // a single event of it appended.
     const std::string good = records({{"1", valid_order_json("pubs-a")}});
+    std::vector<std::pair<std::string, std::string>> too_many;
+    for (std::size_t i = 0; i <= op::bus::protocol::kMaxPublishBatchEvents; ++i) {
+        too_many.emplace_back(std::to_string(i), "{}");
+    }
+    too_many.front().second = valid_order_json("pubs-too-many");
     const std::vector<Frames> damaged = {
         {"PUBS", "", good + "2 999\n{}"},
         {"PUBS", "", good + "trailing"},
         {"PUBS", "", good + " 2\n{}"},
         {"PUBS", "", "1 x\n{}" + good},
         {"PUBS", ""},
-        {"PUBS", "", good, "extra"}};
+        {"PUBS", "", good, "extra"},
+        {"PUBS", "", records(too_many)}};
     const auto refused = exchange(ctx, system.publish_endpoint(), publisher.curve, damaged,
                                   damaged.size());
     REQUIRE(refused.size() == damaged.size());
     for (const auto& r : refused) {
         CHECK(r.at(0) == "ERR");
         CHECK_MESSAGE((r.at(2).find("malformed") != std::string::npos ||
-                       r.at(2).find("frames") != std::string::npos),
+                       r.at(2).find("frames") != std::string::npos ||
+                       r.at(2).find("more than the 4096 allowed") != std::string::npos),
                       r.at(2));
     }
     CHECK(op::test::export_log(system).empty());

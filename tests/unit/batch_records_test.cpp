@@ -52,3 +52,11 @@ TEST_CASE("batch records: a damaged record stops the parse after the good ones b
         CHECK(got[0].first == "OrderPlaced");
     }
 }
+
+TEST_CASE("batch records: count_records counts a whole frame and refuses a damaged one") {
+    std::string frame;
+    for (int i = 0; i < 3; ++i) op::bus::append_record(frame, std::to_string(i), "{}");
+    CHECK(op::bus::count_records(frame) == 3u);
+    CHECK(op::bus::count_records("") == 0u);
+    CHECK_FALSE(op::bus::count_records(frame + "3 9\n{}").has_value());
+}

@@ -399,10 +399,18 @@ struct Broker::Impl {
         if (msg.size() == 4 && msg[1].to_string_view() == protocol::kPublishBatch) {
             // Framing is checked whole first, so a damaged frame appends nothing.
             const auto records = msg[3].to_string_view();
-            if (!bus::records_well_formed(records)) {
+            const auto count = bus::count_records(records);
+            if (!count) {
                 refuse(msg[2].to_string(),
                        "a PUBS frame's records are malformed (expected <token> <length>\\n"
                        "<event json>, repeated); nothing of it was appended");
+                return;
+            }
+            if (*count > protocol::kMaxPublishBatchEvents) {
+                refuse(msg[2].to_string(),
+                       fmt::format("a PUBS frame holds {} events, more than the {} allowed; "
+                                   "nothing of it was appended: send them in smaller frames",
+                                   *count, protocol::kMaxPublishBatchEvents));
                 return;
             }
             PendingReply reply{std::move(msg[0]), true, {}};

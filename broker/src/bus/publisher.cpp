@@ -118,7 +118,7 @@ struct Publisher::Impl {
                 }
                 records.clear();
                 const std::size_t first = i;
-                while (i < to_send.size() &&
+                while (i < to_send.size() && i - first < protocol::kMaxPublishBatchEvents &&
                        (records.empty() || records.size() + to_send[i].second->json.size() <=
                                                protocol::kMaxPublishBatchBytes)) {
                     append_record(records, std::to_string(to_send[i].first),

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,9 +54,14 @@ bool parse_records(std::string_view records, Visit&& visit) {
     return true;
 }
 
-// Whether every record of the frame is well formed, before any is acted on.
-inline bool records_well_formed(std::string_view records) {
-    return parse_records(records, [](std::string_view, std::string_view) {});
+// How many records the frame holds, if every one of them is well formed: checked before any
+// is acted on.
+inline std::optional<std::size_t> count_records(std::string_view records) {
+    std::size_t count = 0;
+    if (!parse_records(records, [&](std::string_view, std::string_view) { ++count; })) {
+        return std::nullopt;
+    }
+    return count;
 }
 
 }  // namespace op::bus

@@ -13,7 +13,8 @@
 //     <- ["ACKS", "", records]        their answers, in one frame once the group is durable:
 //                                     <token> <len>\n<kind> <seq or reason>, kind one of
 //                                     ACK, DUP, ERR, UNAVAILABLE as above. A PUBS frame whose
-//                                     records are malformed is refused whole: ["ERR", "", reason]
+//                                     records are malformed, or more than kMaxPublishBatchEvents,
+//                                     is refused whole: ["ERR", "", reason]
 //     -> ["CKPT", token, consumer, seq]  a consumer has durably handled every event up to seq;
 //                                        no answer. Retention deletes only what every consumer
 //                                        that ever reported has passed. With CurveZMQ the
@@ -53,6 +54,9 @@ inline constexpr std::size_t kMaxLiveBatchBytes = 256 * 1024;
 
 // Bytes of records in one PUBS frame a publisher sends (a larger lone event goes as PUB).
 inline constexpr std::size_t kMaxPublishBatchBytes = 256 * 1024;
+// Events in one PUBS frame: the broker refuses a frame with more whole, so that a frame of
+// tiny garbage records cannot make it answer a quarter of a million refusals at once.
+inline constexpr std::size_t kMaxPublishBatchEvents = 4096;
 
 inline constexpr std::size_t kMaxReplayBatch = 10'000;
 
