@@ -381,8 +381,7 @@ struct OrderApp::Impl {
         std::optional<Decision> decision;
         if (!key.empty()) {
             std::lock_guard lock(db_mu);
-            auto v = model.order(order_id);
-            if (v && v->decided()) decision = Decision{v->status == "failed", v->reason};
+            if (auto v = model.order(order_id)) decision = v->decision();
         }
         if (!decision) decision = waiters.wait(ticket, deadline);
         if (!decision) {

@@ -14,6 +14,11 @@ bool OrderView::decided() const {
            status == "failed";
 }
 
+std::optional<Decision> OrderView::decision() const {
+    if (!decided()) return std::nullopt;
+    return Decision{status == "failed", reason};
+}
+
 bool OrderView::terminal() const {
     if (!notified) return false;
     if (status == "notified") return true;

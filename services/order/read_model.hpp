@@ -43,6 +43,8 @@ struct OrderView {
 
     // The outcome is known: reserved (success) or failed.
     bool decided() const;
+    // That outcome, as /place-order answers it; empty while undecided.
+    std::optional<Decision> decision() const;
     // Nothing more will happen: the customer is told and any refund is done.
     bool terminal() const;
     // The services the order waits on next ("payment", "inventory", ...; "operator" once a

@@ -129,6 +129,7 @@ TEST_CASE("read model: the success chain ends notified and terminal, with the tr
     CHECK(v.placed_at == s.placed.ts);
     CHECK_FALSE(v.paid);
     CHECK_FALSE(v.decided());
+    CHECK_FALSE(v.decision().has_value());
     CHECK_FALSE(v.terminal());
 
     CHECK_FALSE(model.apply(s.verified));
@@ -141,6 +142,7 @@ TEST_CASE("read model: the success chain ends notified and terminal, with the tr
     v = view(model, "o-1");
     CHECK(v.status == "reserved");
     CHECK(v.decided());
+    CHECK(v.decision() == Decision{false, ""});
     CHECK_FALSE(v.terminal());
 
     CHECK_FALSE(model.apply(s.shipped));
@@ -204,6 +206,7 @@ TEST_CASE("read model: payment failure -> failed 'Insufficient funds', terminal 
     CHECK(v.reason == "Insufficient funds");
     CHECK_FALSE(v.paid);
     CHECK(v.decided());
+    CHECK(v.decision() == Decision{true, "Insufficient funds"});
     CHECK_FALSE(v.terminal());  // the customer is not told yet
 
     CHECK_FALSE(model.apply(f.notified));
