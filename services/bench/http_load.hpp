@@ -1,6 +1,6 @@
-// The HTTP load generator: N keep-alive connections (one thread each, cpp-httplib's blocking
-// client) posting orders, closed loop (each connection sends its next order when the previous
-// one is answered) or open loop (orders are due at a fixed rate whatever the answers do).
+// The HTTP load generator: N keep-alive connections, all driven by one epoll thread, posting
+// orders closed loop (each connection sends its next order when the previous one is answered)
+// or open loop (orders are due at a fixed rate whatever the answers do).
 //
 // Open loop measures each order's latency from the time it was due, not from when a free
 // connection got round to sending it: when the system stalls, the orders that should have gone
@@ -25,7 +25,7 @@ struct LoadOptions {
     std::string path = "/place-order";
     std::string item = "phone";  // what `body` orders: the stock check follows it
     std::string body = R"({"item":"phone","amount":1000})";
-    int concurrency = 1;  // connections (threads); in open loop, the most orders in flight
+    int concurrency = 1;  // connections; in open loop, the most orders in flight
     double rate = 0;      // orders/s, open loop; 0: closed loop
     std::chrono::milliseconds duration{5000};
     std::chrono::milliseconds request_timeout{15000};

@@ -60,7 +60,8 @@ nlohmann::json run_modes(const BenchConfig& c, std::ostream& out) {
     if (c.broker) {
         j["broker"] = nlohmann::json::array();
         for (int r = 0; r < std::max(1, c.runs); ++r) {
-            for (const auto& run : run_broker_bench(c.publishers, c.window, ms(c.broker_duration_s))) {
+            for (const auto& run :
+                 run_broker_bench(c.publishers, c.window, ms(c.broker_duration_s))) {
                 out << "\n";
                 print_broker_run(out, run);
                 j["broker"].push_back(to_json(run));
@@ -138,9 +139,11 @@ int main(int argc, char** argv) {
     app.add_option("-d,--duration", c.duration_s, "seconds of load per run")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 3600.0));
-    app.add_option("-c,--concurrency", c.concurrency,
-                   "connections (one thread each); closed loop: each sends its next order when "
-                   "the last is answered; with --rate: the most orders in flight")
+    app.add_option(
+           "-c,--concurrency", c.concurrency,
+           "keep-alive connections (all on one thread of bench's); closed loop: each sends its "
+           "next order when "
+           "the last is answered; with --rate: the most orders in flight")
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
     app.add_option("-r,--rate", c.rate,
