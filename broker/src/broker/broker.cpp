@@ -1,18 +1,18 @@
 #include "op/broker/broker.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
-
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "checkpoints.hpp"
 #include "op/broker/id_index.hpp"
 #include "op/bus/batch_records.hpp"
 #include "op/bus/protocol.hpp"
@@ -21,7 +21,6 @@
 #include "op/runtime/failpoint.hpp"
 #include "op/runtime/rate_limited_log.hpp"
 #include "op/security/keys.hpp"
-#include "checkpoints.hpp"
 #include "op/security/policy.hpp"
 #include "zap_handler.hpp"
 
@@ -31,7 +30,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace protocol = bus::protocol;
 
-constexpr std::size_t kMaxReplayScan = 50'000;   // records examined per replay request
+constexpr std::size_t kMaxReplayScan = 50'000;     // records examined per replay request
 constexpr std::size_t kMaxReplayBytes = 4u << 20;  // payload bytes per replay answer
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
@@ -59,7 +58,7 @@ struct PendingReply {
 struct Appended {
     std::uint64_t seq;
     std::string id;
-    std::string topic;
+    std::string_view topic;  // events::type_name: static
     std::string json;
 };
 
@@ -75,8 +74,7 @@ struct KeysFileState {
         struct stat st {};
         if (::stat(file.c_str(), &st) != 0) return {};
         return {true, st.st_ino,
-                static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                    st.st_mtim.tv_nsec,
+                static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
                 st.st_size};
     }
     bool operator==(const KeysFileState&) const = default;
@@ -128,8 +126,9 @@ struct Broker::Impl {
         if (config.secure) {
             secure_endpoints();
         } else {
-            spdlog::warn("security is off (--insecure): anyone who can reach the endpoints may "
-                         "publish any event and read them all");
+            spdlog::warn(
+                "security is off (--insecure): anyone who can reach the endpoints may "
+                "publish any event and read them all");
         }
         bind_all();
     }
@@ -175,9 +174,10 @@ struct Broker::Impl {
         try {
             keys = security::read_authorized_keys(file);
         } catch (const security::KeyError& e) {
-            spdlog::error("authorized_keys changed but cannot be used, keeping the keys as they "
-                          "were: {}",
-                          e.what());
+            spdlog::error(
+                "authorized_keys changed but cannot be used, keeping the keys as they "
+                "were: {}",
+                e.what());
             return;
         }
         const auto before = current_keys;
@@ -198,8 +198,7 @@ struct Broker::Impl {
 
     void rebind_all() {
         const std::array<std::pair<zmq::socket_t*, const char*>, 3> sockets = {
-            std::pair{&publish, "publish"}, std::pair{&live, "live"},
-            std::pair{&replay, "replay"}};
+            std::pair{&publish, "publish"}, std::pair{&live, "live"}, std::pair{&replay, "replay"}};
         std::array<std::string, 3> bound;
         for (std::size_t i = 0; i < sockets.size(); ++i) {
             bound[i] = last_endpoint(*sockets[i].first);
@@ -219,8 +218,9 @@ struct Broker::Impl {
                 }
             }
         }
-        spdlog::info("every connection dropped and the endpoints bound again, so that each "
-                     "client shows its key anew");
+        spdlog::info(
+            "every connection dropped and the endpoints bound again, so that each "
+            "client shows its key anew");
     }
 
     static void bind(zmq::socket_t& s, const std::string& endpoint, const char* what) {
@@ -255,9 +255,10 @@ struct Broker::Impl {
                 return true;
             });
         }
-        spdlog::info("log recovered: {} segments, head seq {}; id index: {} ids in {} runs, {} "
-                     "read from the log's tail",
-                     report.segments, log.head(), ids->run_entries(), ids->run_count(), tail);
+        spdlog::info(
+            "log recovered: {} segments, head seq {}; id index: {} ids in {} runs, {} "
+            "read from the log's tail",
+            report.segments, log.head(), ids->run_entries(), ids->run_count(), tail);
     }
 
     static std::optional<std::string> id_of(const std::string& payload) {
@@ -312,10 +313,11 @@ struct Broker::Impl {
         }
         refusals.flush();
         checkpoints.save_if_changed();
-        spdlog::info("broker stopping at head seq {} ({} appended, {} duplicates, {} refused of "
-                     "which {} unauthorized, {} connections denied)",
-                     log.head(), stats.appended, stats.duplicates, stats.rejected,
-                     stats.unauthorized, zap ? zap->denied() : 0);
+        spdlog::info(
+            "broker stopping at head seq {} ({} appended, {} duplicates, {} refused of "
+            "which {} unauthorized, {} connections denied)",
+            log.head(), stats.appended, stats.duplicates, stats.rejected, stats.unauthorized,
+            zap ? zap->denied() : 0);
     }
 
     static std::string last_endpoint(zmq::socket_t& s) {
@@ -371,13 +373,13 @@ struct Broker::Impl {
             }
             std::string records;
             while (i < appended.size() &&
-                   (records.empty() || records.size() + appended[i].json.size() <=
-                                           protocol::kMaxLiveBatchBytes)) {
+                   (records.empty() ||
+                    records.size() + appended[i].json.size() <= protocol::kMaxLiveBatchBytes)) {
                 bus::append_record(records, appended[i].topic, appended[i].json);
                 ++i;
             }
-            std::array<zmq::const_buffer, 3> frames = {
-                zmq::buffer(protocol::kLiveBatchTopic), zmq::buffer(seq), zmq::buffer(records)};
+            std::array<zmq::const_buffer, 3> frames = {zmq::buffer(protocol::kLiveBatchTopic),
+                                                       zmq::buffer(seq), zmq::buffer(records)};
             zmq::send_multipart(live, frames);
         }
     }
@@ -452,9 +454,8 @@ struct Broker::Impl {
             const std::string who = identity != nullptr ? identity : "";
             if (!security::rights_of(who).may_publish_type(event.type())) {
                 ++stats.unauthorized;
-                return refuse(
-                    fmt::format("identity \"{}\" may not publish {} (event {}, order {})", who,
-                                event.type_name(), event.id, event.order_id));
+                return refuse(fmt::format("identity \"{}\" may not publish {} (event {}, order {})",
+                                          who, event.type_name(), event.id, event.order_id));
             }
         }
         if (!storage_failure.empty()) {
@@ -473,7 +474,7 @@ struct Broker::Impl {
         ids->insert(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
-        appended.push_back({seq, event.id, std::string(event.type_name()), std::move(encoded)});
+        appended.push_back({seq, std::move(event.id), event.type_name(), std::move(encoded)});
         return {protocol::kAck, std::move(token), std::to_string(seq)};
     }
 
@@ -532,10 +533,11 @@ struct Broker::Impl {
                 return;
             }
             ++stats.segments_deleted;
-            spdlog::info("retention: deleted seqs {}..{} ({} bytes): older than {} s and passed "
-                         "by every consumer ({})",
-                         oldest->first_seq, oldest->last_seq, oldest->bytes,
-                         config.retention_age.count(), checkpoints.describe());
+            spdlog::info(
+                "retention: deleted seqs {}..{} ({} bytes): older than {} s and passed "
+                "by every consumer ({})",
+                oldest->first_seq, oldest->last_seq, oldest->bytes, config.retention_age.count(),
+                checkpoints.describe());
         }
     }
 
@@ -551,15 +553,14 @@ struct Broker::Impl {
                     body.append(a.value);
                     bus::append_record(records, a.token, body);
                 }
-                std::array<zmq::message_t, 4> frames = {
-                    std::move(r.identity), zmq::message_t(protocol::kAnswerBatch),
-                    zmq::message_t(), zmq::message_t(records)};
+                std::array<zmq::message_t, 4> frames = {std::move(r.identity),
+                                                        zmq::message_t(protocol::kAnswerBatch),
+                                                        zmq::message_t(), zmq::message_t(records)};
                 zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
                 continue;
             }
             auto& a = r.answers.front();
-            std::array<zmq::message_t, 4> frames = {std::move(r.identity),
-                                                    zmq::message_t(a.kind),
+            std::array<zmq::message_t, 4> frames = {std::move(r.identity), zmq::message_t(a.kind),
                                                     zmq::message_t(a.token),
                                                     zmq::message_t(a.value)};
             zmq::send_multipart(publish, frames, zmq::send_flags::dontwait);
@@ -579,16 +580,17 @@ struct Broker::Impl {
                         std::vector<PendingReply>& replies) {
         ++stats.storage_failures;
         storage_failure = what;
-        spdlog::error("storage failure, {} events of this group refused and not acknowledged: "
-                      "{}",
-                      appended.size(), what);
+        spdlog::error(
+            "storage failure, {} events of this group refused and not acknowledged: "
+            "{}",
+            appended.size(), what);
         for (const auto& a : appended) ids->erase_recent(a.id);
         const std::uint64_t durable = log.durable_head();
         for (auto& r : replies) {
             for (auto& a : r.answers) {
                 const bool lost_ack = a.kind == protocol::kAck;
-                const bool lost_dup = a.kind == protocol::kDuplicate &&
-                                      parse_u64(a.value).value_or(0) > durable;
+                const bool lost_dup =
+                    a.kind == protocol::kDuplicate && parse_u64(a.value).value_or(0) > durable;
                 if (lost_ack || lost_dup) {
                     a.kind = protocol::kUnavailable;
                     a.value = unavailable_reason();
@@ -609,9 +611,10 @@ struct Broker::Impl {
                           kReopenInterval.count(), e.what());
             return;
         }
-        spdlog::warn("log reopened after a storage failure at head seq {}; taking publishes "
-                     "again",
-                     log.head());
+        spdlog::warn(
+            "log reopened after a storage failure at head seq {}; taking publishes "
+            "again",
+            log.head());
         storage_failure.clear();
     }
 
@@ -737,8 +740,10 @@ std::uint64_t Broker::head() const { return impl_->log.head(); }
 const BrokerStats& Broker::stats() const { return impl_->stats; }
 
 bus::Endpoints Broker::bound_endpoints() const {
-    return {Impl::last_endpoint(impl_->publish), Impl::last_endpoint(impl_->live),
-            Impl::last_endpoint(impl_->replay), {}};
+    return {Impl::last_endpoint(impl_->publish),
+            Impl::last_endpoint(impl_->live),
+            Impl::last_endpoint(impl_->replay),
+            {}};
 }
 
 }  // namespace op::broker

@@ -1,19 +1,18 @@
 #include "op/broker/id_index.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-#include <zlib.h>
-
+#include "op/broker/recent_ids.hpp"
 #include "op/events/ids.hpp"
 
 namespace op::broker {
@@ -22,8 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'O', 'P', 'I', 'D', 'R', 'U', 'N', '1'};
-constexpr std::size_t kHeaderBytes = 32;  // magic, count, first seq, last seq
-constexpr std::size_t kEntryBytes = 16;   // hash, seq
+constexpr std::size_t kHeaderBytes = 32;    // magic, count, first seq, last seq
+constexpr std::size_t kEntryBytes = 16;     // hash, seq
 constexpr std::size_t kBlockEntries = 256;  // one fence per block: a lookup reads one block
 constexpr unsigned kFilterHashes = 8;
 constexpr std::uint64_t kFilterBitsPerId = 16;  // with 8 hashes: ~0.1 % false positives
@@ -44,13 +43,14 @@ void put_u64(char* p, std::uint64_t v) {
 
 std::uint64_t get_u64(const char* p) {
     std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+        v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
     return v;
 }
 
 [[noreturn]] void fail(const std::string& what, const fs::path& path) {
-    throw std::runtime_error(fmt::format("id index: {} {}: {}", what, path.string(),
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("id index: {} {}: {}", what, path.string(), std::strerror(errno)));
 }
 
 bool pread_all(int fd, char* buf, std::size_t n, std::uint64_t offset) {
@@ -88,7 +88,8 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_run_name(const std:
 class Filter {
 public:
     void reset(std::uint64_t capacity_ids) {
-        const std::uint64_t bits = std::max<std::uint64_t>(capacity_ids * kFilterBitsPerId, 1u << 16);
+        const std::uint64_t bits =
+            std::max<std::uint64_t>(capacity_ids * kFilterBitsPerId, 1u << 16);
         words_.assign((bits + 63) / 64, 0);
         bits_ = words_.size() * 64;
         capacity_ = capacity_ids;
@@ -136,7 +137,7 @@ struct IdIndex::Impl {
     std::vector<Run> runs;  // by seq, contiguous from 1
     std::uint64_t entries_in_runs = 0;
     Filter filter;
-    std::unordered_map<std::string, std::uint64_t> recent;
+    RecentIds recent;
     std::uint64_t recent_first = 0;
     std::uint64_t recent_last = 0;
 
@@ -148,8 +149,8 @@ struct IdIndex::Impl {
 
     // Reads a whole run, checks it, and calls `each` with every entry in file order.
     template <class Each>
-    bool read_run(std::uint64_t first, std::uint64_t last, int fd,
-                  std::uint64_t& count, Each&& each) {
+    bool read_run(std::uint64_t first, std::uint64_t last, int fd, std::uint64_t& count,
+                  Each&& each) {
         char header[kHeaderBytes];
         if (!pread_all(fd, header, kHeaderBytes, 0) || std::memcmp(header, kMagic, 8) != 0) {
             return false;
@@ -161,7 +162,8 @@ struct IdIndex::Impl {
         std::uint64_t done = 0;
         std::uint64_t previous = 0;
         while (done < count) {
-            const std::uint64_t n = std::min<std::uint64_t>(count - done, chunk.size() / kEntryBytes);
+            const std::uint64_t n =
+                std::min<std::uint64_t>(count - done, chunk.size() / kEntryBytes);
             if (!pread_all(fd, chunk.data(), n * kEntryBytes, kHeaderBytes + done * kEntryBytes)) {
                 return false;
             }
@@ -179,7 +181,8 @@ struct IdIndex::Impl {
         char trailer[4];
         if (!pread_all(fd, trailer, 4, kHeaderBytes + count * kEntryBytes)) return false;
         std::uint32_t stored = 0;
-        for (int i = 0; i < 4; ++i) stored |= static_cast<std::uint32_t>(static_cast<unsigned char>(trailer[i])) << (8 * i);
+        for (int i = 0; i < 4; ++i)
+            stored |= static_cast<std::uint32_t>(static_cast<unsigned char>(trailer[i])) << (8 * i);
         return stored == static_cast<std::uint32_t>(crc);
     }
 
@@ -187,8 +190,8 @@ struct IdIndex::Impl {
         std::error_code ec;
         fs::create_directories(options.dir, ec);
         if (ec) {
-            throw std::runtime_error(fmt::format("id index: cannot create {}: {}",
-                                                 options.dir.string(), ec.message()));
+            throw std::runtime_error(
+                fmt::format("id index: cannot create {}: {}", options.dir.string(), ec.message()));
         }
         std::vector<std::pair<std::pair<std::uint64_t, std::uint64_t>, fs::path>> found;
         for (const auto& entry : fs::directory_iterator(options.dir)) {
@@ -209,9 +212,10 @@ struct IdIndex::Impl {
         for (auto& [range, path] : found) {
             if (!discard && (range.first != expected || range.second < range.first ||
                              range.second > log_head)) {
-                spdlog::warn("id index: {} does not continue the runs before it or lies beyond "
-                             "the log's head {}; it and later runs are rebuilt from the log",
-                             path.string(), log_head);
+                spdlog::warn(
+                    "id index: {} does not continue the runs before it or lies beyond "
+                    "the log's head {}; it and later runs are rebuilt from the log",
+                    path.string(), log_head);
                 discard = true;
             }
             Run run{range.first, range.second, 0, path, -1, {}};
@@ -223,9 +227,10 @@ struct IdIndex::Impl {
                                              if (i % kBlockEntries == 0) run.fences.push_back(hash);
                                          });
                 if (!ok) {
-                    spdlog::warn("id index: {} is damaged; it and later runs are rebuilt from "
-                                 "the log",
-                                 path.string());
+                    spdlog::warn(
+                        "id index: {} is damaged; it and later runs are rebuilt from "
+                        "the log",
+                        path.string());
                     ::close(run.fd);
                     discard = true;
                 }
@@ -260,13 +265,15 @@ struct IdIndex::Impl {
         // The first block that can hold `hash`: the last fence below it (equal hashes may
         // start in the block before the fence that equals them).
         auto it = std::lower_bound(run.fences.begin(), run.fences.end(), hash);
-        std::size_t block = it == run.fences.begin() ? 0 : static_cast<std::size_t>(it - run.fences.begin()) - 1;
+        std::size_t block =
+            it == run.fences.begin() ? 0 : static_cast<std::size_t>(it - run.fences.begin()) - 1;
         std::vector<char> buf(kBlockEntries * kEntryBytes);
         for (; block < run.fences.size(); ++block) {
             if (run.fences[block] > hash) break;
             const std::uint64_t start = block * kBlockEntries;
             const std::uint64_t n = std::min<std::uint64_t>(kBlockEntries, run.count - start);
-            if (!pread_all(run.fd, buf.data(), n * kEntryBytes, kHeaderBytes + start * kEntryBytes)) {
+            if (!pread_all(run.fd, buf.data(), n * kEntryBytes,
+                           kHeaderBytes + start * kEntryBytes)) {
                 fail("cannot read", run.path);
             }
             for (std::uint64_t i = 0; i < n; ++i) {
@@ -296,7 +303,9 @@ struct IdIndex::Impl {
         if (recent.empty()) return;
         std::vector<Entry> entries;
         entries.reserve(recent.size());
-        for (const auto& [id, seq] : recent) entries.push_back({id_hash(id), seq});
+        recent.for_each([&](std::uint64_t hash, std::uint64_t seq) {
+            entries.push_back({hash, seq});
+        });
         std::sort(entries.begin(), entries.end());
 
         std::string bytes(kHeaderBytes + entries.size() * kEntryBytes + 4, '\0');
@@ -341,7 +350,8 @@ struct IdIndex::Impl {
 
         Run run{first, last, entries.size(), path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC), {}};
         if (run.fd < 0) fail("cannot open", path);
-        for (std::size_t i = 0; i < entries.size(); i += kBlockEntries) run.fences.push_back(entries[i].hash);
+        for (std::size_t i = 0; i < entries.size(); i += kBlockEntries)
+            run.fences.push_back(entries[i].hash);
         entries_in_runs += run.count;
         runs.push_back(std::move(run));
         if (entries_in_runs > filter.capacity()) {
@@ -372,7 +382,8 @@ void IdIndex::drop_runs_before(std::uint64_t first_seq) {
     }
     // Their hashes stay in the filter (a "maybe" costs one read) until they are half of it.
     if (dropped > 0 && d.filter.capacity() > 4 * std::max<std::uint64_t>(d.entries_in_runs, 1)) {
-        d.rebuild_filter(std::max<std::uint64_t>(d.entries_in_runs * 2, d.options.recent_limit * 4));
+        d.rebuild_filter(
+            std::max<std::uint64_t>(d.entries_in_runs * 2, d.options.recent_limit * 4));
     }
 }
 
@@ -380,19 +391,19 @@ IdIndex::~IdIndex() = default;
 
 std::uint64_t IdIndex::indexed_through() const { return impl_->indexed_through(); }
 
-// Takes the id as a std::string: the map lookup on every publish then copies nothing.
-std::optional<std::uint64_t> IdIndex::find(const std::string& id, const Confirm& confirm) const {
-    if (auto it = impl_->recent.find(id); it != impl_->recent.end()) return it->second;
-    return impl_->find_in_runs(id_hash(id), confirm);
+std::optional<std::uint64_t> IdIndex::find(std::string_view id, const Confirm& confirm) const {
+    const auto hash = id_hash(id);
+    if (auto seq = impl_->recent.find(id, hash)) return seq;
+    return impl_->find_in_runs(hash, confirm);
 }
 
-void IdIndex::insert(std::string id, std::uint64_t seq) {
+void IdIndex::insert(std::string_view id, std::uint64_t seq) {
     if (impl_->recent.empty()) impl_->recent_first = seq;
-    impl_->recent.emplace(std::move(id), seq);
+    impl_->recent.insert(id, id_hash(id), seq);
     impl_->recent_last = std::max(impl_->recent_last, seq);
 }
 
-void IdIndex::erase_recent(const std::string& id) { impl_->recent.erase(id); }
+void IdIndex::erase_recent(std::string_view id) { impl_->recent.erase(id, id_hash(id)); }
 
 void IdIndex::flush_if_full(std::uint64_t durable_seq) {
     auto& d = *impl_;

@@ -2,10 +2,10 @@
 // event ever appended, in memory that does not grow with the log and without reading the log
 // at start.
 //
-// The newest ids (at most `recent_limit`) are held whole in a hash map. Once the log is durable
-// past them they are written out as a run: a file of (64-bit id hash, seq) pairs sorted by
-// hash, under DIR/run-<first seq>-<last seq>.ids. Runs are never changed again. A lookup that
-// misses the map asks a Bloom filter over every run's hashes (2 bytes an id), and only when it
+// The newest ids (at most `recent_limit`) are held whole in a hash table (recent_ids.hpp). Once the
+// log is durable past them they are written out as a run: a file of (64-bit id hash, seq) pairs
+// sorted by hash, under DIR/run-<first seq>-<last seq>.ids. Runs are never changed again. A lookup
+// that misses the map asks a Bloom filter over every run's hashes (2 bytes an id), and only when it
 // says "maybe" reads one 4 KiB block of each run from disk (found through a sparse in-memory
 // fence: 16 bytes per 256 ids). A hash match is confirmed by the caller against the record
 // itself, so a hash collision can never turn a new event into a false duplicate.
@@ -54,12 +54,12 @@ public:
     std::uint64_t indexed_through() const;
 
     // The seq of the event with this id, if it is in the log.
-    std::optional<std::uint64_t> find(const std::string& id, const Confirm& confirm) const;
+    std::optional<std::uint64_t> find(std::string_view id, const Confirm& confirm) const;
 
-    // A newly appended id (seqs ascending).
-    void insert(std::string id, std::uint64_t seq);
+    // A newly appended id (seqs ascending, from 1).
+    void insert(std::string_view id, std::uint64_t seq);
     // Forgets a recent id whose append failed (it never became durable).
-    void erase_recent(const std::string& id);
+    void erase_recent(std::string_view id);
 
     // Writes the recent ids out as a run once there are recent_limit of them and the log is
     // durable through the newest. Throws std::runtime_error if the run cannot be written (the
