@@ -126,6 +126,7 @@ public:
 
 private:
     static constexpr auto kSweepEvery = std::chrono::milliseconds(50);
+    static constexpr auto kRetryPause = std::chrono::milliseconds(20);
 
     void resolve() {
         addrinfo hints{};
@@ -188,7 +189,8 @@ private:
                 error("not sent: generator behind schedule");
                 continue;
             }
-            // Indices are taken in order, so the queue stays sorted by due time.
+            // Indices are taken in order, so the queue stays sorted by due time (in an open
+            // loop nothing else is queued).
             scheduled_.push_back({i, due});
             return;
         }
@@ -350,10 +352,23 @@ private:
 
     // The request failed on its connection: counted, the connection closed (the next order
     // opens a new one), and the connection goes on with its next order.
+    // A closed loop waits a little before its next order on that connection: a refused or
+    // reset connection fails at once, and without a pause bench would hammer a server that is
+    // down with tens of thousands of attempts a second. (An open loop keeps its schedule.)
     void fail(std::size_t i, std::string kind) {
         error(std::move(kind));
         close_connection(connections_[i]);
-        next(i);
+        if (open_loop_) {
+            next(i);
+            return;
+        }
+        if (stop_requested() || Clock::now() + kRetryPause >= end_) {
+            retire(i);
+            return;
+        }
+        connections_[i].phase = Connection::Phase::Idle;
+        // Every pause is the same length, so the queue stays sorted by due time.
+        scheduled_.push_back({i, Clock::now() + kRetryPause});
     }
 
     void close_connection(Connection& c) {
