@@ -49,25 +49,24 @@ ResponseParser::State ResponseParser::finish() {
 
 HttpResponse ResponseParser::take() {
     HttpResponse out = std::move(response_);
-    response_ = {};
-    have_head_ = false;
-    until_close_ = false;
-    content_length_ = 0;
-    body_start_ = 0;
-    state_ = State::Incomplete;
+    start_next();
     if (!buf_.empty()) parse();
     return out;
 }
 
 void ResponseParser::reset() {
     buf_.clear();
+    error_.clear();
+    start_next();
+}
+
+void ResponseParser::start_next() {
     response_ = {};
     have_head_ = false;
     until_close_ = false;
     content_length_ = 0;
     body_start_ = 0;
     state_ = State::Incomplete;
-    error_.clear();
 }
 
 ResponseParser::State ResponseParser::fail(std::string why) {

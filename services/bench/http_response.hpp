@@ -41,6 +41,7 @@ public:
 
 private:
     State parse();
+    void start_next();  // forgets the answer's head and body, keeps the bytes buffered
     State fail(std::string why);
 
     std::string buf_;

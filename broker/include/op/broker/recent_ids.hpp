@@ -3,16 +3,16 @@
 // allocate: a std::unordered_map<std::string, seq> cost two allocations an id (its node and the
 // 32-character string) and as many frees when a run was written, and its lookup hashed and
 // compared whole strings. Here a lookup compares 64-bit hashes along one probe run and the
-// bytes only on a hash match, and clear() is two assignments.
+// bytes only on a hash match, and clear() rewrites one array instead of freeing every id.
 //
 // Linear probing over a power-of-two table kept at most half full; the hash is
 // events::id_hash64, already well mixed. An erased id leaves a tombstone (its bytes stay in the
 // arena until clear()): erasing is rare (an append whose write or fsync failed).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
