@@ -1,6 +1,5 @@
 #include "http_load.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
