@@ -40,9 +40,8 @@ struct BenchConfig {
     std::string original_dir;  // empty: ../shared/seed_flask
     double compare_duration_s = 4;
 
-    // Self-started system: the order service's HTTP threads and waiting bound (0: sized to
-    // the largest concurrency bench will drive).
-    int http_threads = 0;
+    // Self-started system: the order service's waiting bound (0: its own, unless bench drives
+    // more connections than that).
     int max_sync_waits = 0;
 
     bool json = false;

@@ -30,12 +30,8 @@ Target::Target(const TargetOptions& options) {
     so.initial_stock_json = fmt::format(R"({{"phone": {0}, "laptop": {0}}})", options.stock);
     // The log level stays the default (info, one line per event handled), as `make run` runs
     // it: the harness also waits for info lines to know a program is ready.
-    if (options.http_threads > 0) {
-        so.extra_args["order"] = {"--http-threads", std::to_string(options.http_threads)};
-    }
     if (options.max_sync_waits > 0) {
-        so.extra_args["order"].insert(so.extra_args["order"].end(),
-                                      {"--max-sync-waits", std::to_string(options.max_sync_waits)});
+        so.extra_args["order"] = {"--max-sync-waits", std::to_string(options.max_sync_waits)};
     }
     system_ = std::make_unique<test::System>(so);
     system_->start_all();

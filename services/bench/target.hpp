@@ -22,10 +22,8 @@ struct TargetOptions {
     std::string url;                     // empty: start our own system
     bus::Endpoints endpoints;            // of an existing system (with --url)
     std::int64_t stock = 1'000'000'000;  // per item, for a self-started system
-    // The order service's HTTP worker threads and waiting place-order bound, for a
-    // self-started system: sized to the load so the ingress limits are not what is measured
-    // (0: the service's defaults).
-    int http_threads = 0;
+    // The order service's bound on waiting place-order requests, for a self-started system:
+    // above the load, so the ingress limit is not what is measured (0: the service's own).
     int max_sync_waits = 0;
 };
 

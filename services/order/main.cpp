@@ -43,19 +43,26 @@ int main(int argc, char** argv) {
     app.add_option("--max-body-bytes", config.max_body_bytes,
                    "largest request body accepted (larger ones get 413)")
         ->capture_default_str();
-    app.add_option("--http-threads", config.http_threads,
-                   "HTTP worker threads (each waiting /place-order holds one)")
+    app.add_option("--query-threads", config.query_threads,
+                   "threads that answer from the read model: GET /orders, /orders/{id}, "
+                   "/inventory, and the lookup of an Idempotency-Key (the HTTP loop itself "
+                   "never waits for the database)")
         ->capture_default_str()
-        ->check(CLI::Range(1, 1024));
+        ->check(CLI::Range(1, 64));
+    app.add_option("--max-connections", config.max_connections,
+                   "open HTTP connections at most; a client past it is disconnected at once "
+                   "(and logged)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
     app.add_option("--max-sync-waits", config.max_sync_waits,
                    "most POST /place-order requests waiting for their outcome at once; more are "
-                   "answered 503 with Retry-After (keep it below --http-threads)")
+                   "answered 503 with Retry-After, placing nothing")
         ->capture_default_str()
-        ->check(CLI::Range(1, 100000));
+        ->check(CLI::Range(1, 1000000));
     app.add_option("--request-timeout-ms", request_timeout_ms,
                    "a client must send a whole request (headers and body) within this of its "
-                   "first byte, or the connection is cut (a slow sender would otherwise hold an "
-                   "HTTP thread); time in a handler and idle keep-alive are not counted")
+                   "first byte, or the connection is cut (a slowloris client); waiting for the "
+                   "outcome and idle keep-alive are not counted")
         ->capture_default_str()
         ->check(CLI::Range(100, 600000));
     op::runtime::add_log_level_flag(app, log_level);

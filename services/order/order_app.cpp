@@ -1,9 +1,9 @@
 #include "order_app.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "decision_waiters.hpp"
-#include "guarded_server.hpp"
+#include "http_loop.hpp"
 #include "op/bus/checkpoint_reporter.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
@@ -29,24 +29,27 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using Responder = HttpLoop::Responder;
 
-void reply(httplib::Response& res, int status, const json& body) {
+HttpResponse answer(int status, const json& body) {
+    HttpResponse res;
     res.status = status;
-    res.set_content(body.dump(), "application/json");
+    res.body = body.dump();
+    return res;
 }
 
-void reply_error(httplib::Response& res, int status, std::string message) {
-    reply(res, status, {{"status", "error"}, {"error", std::move(message)}});
+HttpResponse error_answer(int status, std::string message) {
+    return answer(status, {{"status", "error"}, {"error", std::move(message)}});
 }
 
-std::int64_t query_int(const httplib::Request& req, const char* name, std::int64_t fallback,
+std::int64_t query_int(const HttpRequest& req, const char* name, std::int64_t fallback,
                        std::int64_t min, std::int64_t max, std::string& error) {
-    if (!req.has_param(name)) return fallback;
-    const auto text = req.get_param_value(name);
+    const std::string* text = req.param(name);
+    if (text == nullptr) return fallback;
     try {
         std::size_t used = 0;
-        const auto v = std::stoll(text, &used);
-        if (used == text.size() && v >= min && v <= max) return v;
+        const auto v = std::stoll(*text, &used);
+        if (used == text->size() && v >= min && v <= max) return v;
     } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): reported below
     }
     error = fmt::format("query parameter \"{}\" must be an integer from {} to {}", name, min, max);
@@ -58,6 +61,64 @@ double millis(std::chrono::system_clock::duration d) {
            1000.0;
 }
 
+// What POST /place-order answers once it knows (or stops waiting for) the outcome.
+HttpResponse decision_answer(const std::string& order_id, const std::optional<Decision>& decision) {
+    if (!decision) return answer(202, {{"status", "pending"}, {"order_id", order_id}});
+    if (decision->failed) {
+        return answer(200,
+                      {{"status", "failed"}, {"reason", decision->reason}, {"order_id", order_id}});
+    }
+    return answer(200, {{"status", "success"}, {"order_id", order_id}});
+}
+
+bool valid_order_id(std::string_view id) {
+    return !id.empty() && id.size() <= 128 &&
+           std::all_of(id.begin(), id.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+           });
+}
+
+// One placing request's answer. Several parties may try to give it (the publish's outcome, the
+// decision, the deadline); the first one does, and it gives back the request's place among
+// the waiting ones.
+class PlaceAnswer {
+public:
+    PlaceAnswer(Responder respond, std::atomic<std::size_t>* sync_waits)
+        : respond_(std::move(respond)), sync_waits_(sync_waits) {}
+
+    void operator()(HttpResponse response) {
+        if (answered_.exchange(true)) return;
+        if (sync_waits_ != nullptr) sync_waits_->fetch_sub(1);
+        respond_(std::move(response));
+    }
+
+private:
+    Responder respond_;
+    std::atomic<std::size_t>* sync_waits_;
+    std::atomic<bool> answered_{false};
+};
+
+// httplib's thread pool, joined exactly once (its destructor does not join, and a second
+// shutdown() would join threads already joined).
+class QueryThreads {
+public:
+    explicit QueryThreads(std::size_t n) : pool_(n) {}
+    ~QueryThreads() { shutdown(); }
+    QueryThreads(const QueryThreads&) = delete;
+    QueryThreads& operator=(const QueryThreads&) = delete;
+
+    void enqueue(std::function<void()> job) { pool_.enqueue(std::move(job)); }
+    // Runs what is queued, then ends the threads.
+    void shutdown() {
+        if (std::exchange(stopped_, true)) return;
+        pool_.shutdown();
+    }
+
+private:
+    httplib::ThreadPool pool_;
+    bool stopped_ = false;
+};
+
 }  // namespace
 
 struct OrderApp::Impl {
@@ -67,11 +128,12 @@ struct OrderApp::Impl {
     ReadModel model;
     DecisionWaiters waiters;
     bus::Publisher publisher;
-    GuardedServer http;
-    int bound_port = 0;
-    socket_t listen_fd = -1;
+    // Answers what needs the read model (GETs, an Idempotency-Key's lookup), so the HTTP loop
+    // never waits for db_mu while the subscriber thread applies a batch.
+    QueryThreads queries;
+    HttpLoop http;
 
-    std::atomic<std::size_t> sync_waits{0};  // place-order requests holding a thread
+    std::atomic<std::size_t> sync_waits{0};  // place-order requests waiting for their outcome
     std::atomic<bool> subscriber_caught_up{false};
     std::atomic<std::uint64_t> applied_seq{0};
     std::atomic<std::uint64_t> broker_head{0};
@@ -81,120 +143,19 @@ struct OrderApp::Impl {
           db((std::filesystem::create_directories(config.data_dir), config.data_dir / "order.db")),
           model(db),
           publisher(config.endpoints),
-          http(RequestLimits{config.request_timeout, config.max_header_bytes,
-                             config.max_header_count}) {
-        {
-            std::lock_guard lock(db_mu);
-            store::Transaction tx(db);
-            model.seed_stock(config.initial_stock);
-            tx.commit();
-        }
+          queries(config.query_threads),
+          http(config.host, config.port,
+               RequestLimits{config.request_timeout, config.max_header_bytes,
+                             config.max_header_count, 8192, 8192, config.max_body_bytes},
+               config.max_connections,
+               [this](HttpRequest&& req, Responder respond) {
+                   route(std::move(req), std::move(respond));
+               }) {
+        std::lock_guard lock(db_mu);
+        store::Transaction tx(db);
+        model.seed_stock(config.initial_stock);
+        tx.commit();
         applied_seq = db.checkpoint();
-        routes();
-        http.new_task_queue = [n = config.http_threads] { return new httplib::ThreadPool(n); };
-        // SO_REUSEADDR so a restart binds past TIME_WAIT, and not httplib's default
-        // SO_REUSEPORT, which would let a second order service share the port silently.
-        http.set_socket_options([this](socket_t sock) {
-            int yes = 1;
-            setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-            // Accepted sockets inherit it: httplib writes headers and body separately, and
-            // Nagle would hold the body for the client's delayed ACK (40 ms).
-            setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-            listen_fd = sock;
-        });
-        http.set_payload_max_length(config.max_body_bytes);
-        // Debian's cpp-httplib (0.11) enforces that limit only on a Content-Length body: a
-        // chunked or compressed one is read (and inflated) whole first. Refuse both before
-        // the body is read; orders are small and every client can send a Content-Length.
-        http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-            // Framing a proxy and this server could read differently is refused outright
-            // (request smuggling): several Content-Lengths, or one that is not a plain number.
-            // httplib would take the first, or wait for a body that never comes.
-            const auto lengths = req.get_header_value_count("Content-Length");
-            if (lengths > 1) {
-                res.set_header("Connection", "close");
-                reply_error(res, 400, "more than one Content-Length header");
-                return httplib::Server::HandlerResponse::Handled;
-            }
-            if (lengths == 1) {
-                const auto length = req.get_header_value("Content-Length");
-                if (length.empty() || length.size() > 18 ||
-                    length.find_first_not_of("0123456789") != std::string::npos) {
-                    res.set_header("Connection", "close");
-                    reply_error(res, 400, "Content-Length must be a non-negative integer");
-                    return httplib::Server::HandlerResponse::Handled;
-                }
-            }
-            if (req.has_header("Transfer-Encoding")) {
-                res.set_header("Connection", "close");
-                reply_error(res, 411,
-                            "send the body with a Content-Length header; chunked transfer "
-                            "encoding is not accepted");
-                return httplib::Server::HandlerResponse::Handled;
-            }
-            const auto encoding = req.get_header_value("Content-Encoding");
-            if (!encoding.empty() && encoding != "identity") {
-                res.set_header("Connection", "close");
-                reply_error(res, 415,
-                            "Content-Encoding \"" + encoding.substr(0, 64) +
-                                "\" is not accepted: send the JSON body uncompressed");
-                return httplib::Server::HandlerResponse::Handled;
-            }
-            return httplib::Server::HandlerResponse::Unhandled;
-        });
-        http.set_read_timeout(5, 0);
-        // httplib closes a keep-alive connection after 5 requests by default, so a busy
-        // client paid a new TCP connection (accept, getsockname, setsockopt, shutdown) every
-        // fifth order. A connection still gives its thread back after 5 s idle.
-        http.set_keep_alive_max_count(1000);
-        http.set_write_timeout(5, 0);
-        http.set_error_handler(httplib::Server::HandlerWithResponse(
-            [max_body = config.max_body_bytes](const httplib::Request&, httplib::Response& res) {
-            // httplib answers 400 to any header section it could not read; the guarded stream
-            // knows when that was one of the limits.
-            if (res.status == 400 && res.body.empty()) {
-                if (auto why = GuardedServer::header_refusal()) {
-                    res.set_header("Connection", "close");
-                    reply_error(res, 431, "request header fields too large: " + *why);
-                    return httplib::Server::HandlerResponse::Handled;
-                }
-            }
-            if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-            std::string message = res.status == 404   ? "no such endpoint"
-                                  : res.status == 413 ? "request body is too large (limit: " +
-                                                            std::to_string(max_body) + " bytes)"
-                                  : res.status == 405 ? "method not allowed here"
-                                  : res.status == 414 ? "the URL is too long"
-                                                      : "bad request: a malformed request line "
-                                                        "or header section";
-            reply_error(res, res.status, message);
-            return httplib::Server::HandlerResponse::Handled;
-        }));
-        http.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                                      std::exception_ptr ep) {
-            std::string what = "unknown error";
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                what = e.what();
-            } catch (...) {  // NOLINT(bugprone-empty-catch): what stays "unknown error"
-            }
-            spdlog::error("{} {} failed: {}", req.method, req.path, what);
-            reply_error(res, 500, "internal error: " + what);
-        });
-        bound_port = config.port == 0 ? http.bind_to_any_port(config.host)
-                                      : (http.bind_to_port(config.host, config.port)
-                                             ? config.port
-                                             : -1);
-        if (bound_port < 0) {
-            throw std::runtime_error(fmt::format(
-                "cannot listen on {}:{} (in use? choose another with --port)", config.host,
-                config.port));
-        }
-        // Debian's libcpp-httplib is built with a listen backlog of 5: a burst of new
-        // connections overflows it and clients wait a second for the SYN retransmit. Calling
-        // listen() again on the bound socket raises the backlog.
-        if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
     }
 
     // ---- subscriber side ----
@@ -265,139 +226,184 @@ struct OrderApp::Impl {
 
     // ---- HTTP side ----
 
-    void routes() {
-        http.Post("/place-order", [this](const auto& req, auto& res) { place(req, res, true); });
-        http.Post("/orders", [this](const auto& req, auto& res) { place(req, res, false); });
-        http.Get(R"(/orders/([A-Za-z0-9_-]{1,128}))",
-                 [this](const auto& req, auto& res) { get_order(req, res); });
-        http.Get("/orders", [this](const auto& req, auto& res) { list_orders(req, res); });
-        http.Get("/inventory", [this](const auto& req, auto& res) { inventory(req, res); });
-        http.Get("/healthz", [this](const auto&, auto& res) { health(res); });
+    // On the HTTP loop's thread: must not block. What reads the read model goes to `queries`.
+    void route(HttpRequest&& req, Responder respond) {
+        const std::string& path = req.path;
+        const std::string& method = req.method;
+        auto not_allowed = [&](const char* allow) {
+            auto res = error_answer(405, "method not allowed here (allowed: " +
+                                             std::string(allow) + ")");
+            res.headers.emplace_back("Allow", allow);
+            respond(std::move(res));
+        };
+        if (path == "/place-order") {
+            if (method != "POST") return not_allowed("POST");
+            return guarded(respond, [&] { place(req, respond, true); });
+        }
+        if (path == "/orders") {
+            if (method == "POST") return guarded(respond, [&] { place(req, respond, false); });
+            if (method != "GET") return not_allowed("GET, POST");
+            return query(std::move(req), std::move(respond), &Impl::list_orders);
+        }
+        if (path.starts_with("/orders/") && valid_order_id(std::string_view(path).substr(8))) {
+            if (method != "GET") return not_allowed("GET");
+            return query(std::move(req), std::move(respond), &Impl::get_order);
+        }
+        if (path == "/inventory") {
+            if (method != "GET") return not_allowed("GET");
+            return query(std::move(req), std::move(respond), &Impl::inventory);
+        }
+        if (path == "/healthz") {
+            if (method != "GET") return not_allowed("GET");
+            return respond(health());
+        }
+        respond(error_answer(404, "no such endpoint"));
     }
 
-    void place(const httplib::Request& req, httplib::Response& res, bool wait_for_outcome) {
-        const auto content_type = req.get_header_value("Content-Type");
+    // Runs `work`, answering 500 with the reason if it throws (the request is not lost).
+    template <typename Respond, typename Work>
+    static void guarded(const Respond& respond, Work&& work) {
+        try {
+            work();
+        } catch (const std::exception& e) {
+            spdlog::error("request failed: {}", e.what());
+            respond(error_answer(500, std::string("internal error: ") + e.what()));
+        }
+    }
+
+    void query(HttpRequest&& req, Responder respond,
+               HttpResponse (Impl::*handler)(const HttpRequest&)) {
+        queries.enqueue([this, req = std::move(req), respond = std::move(respond), handler] {
+            guarded(respond, [&] { respond((this->*handler)(req)); });
+        });
+    }
+
+    void place(const HttpRequest& req, const Responder& respond, bool wait_for_outcome) {
+        const auto content_type = req.header("Content-Type");
         if (!content_type.empty() && content_type.find("application/json") == std::string::npos) {
-            reply_error(res, 415,
-                        "send the order as JSON with the header Content-Type: application/json");
-            return;
+            return respond(error_answer(
+                415, "send the order as JSON with the header Content-Type: application/json"));
         }
         // Counted before anything is published: a refused request places nothing.
-        struct SyncWaitSlot {
-            std::atomic<std::size_t>* count = nullptr;
-            ~SyncWaitSlot() {
-                if (count) count->fetch_sub(1);
-            }
-        } slot;
-        if (wait_for_outcome) {
-            if (sync_waits.fetch_add(1) >= config.max_sync_waits) {
-                sync_waits.fetch_sub(1);
-                res.set_header("Retry-After", "1");
-                reply_error(res, 503,
-                            fmt::format("{} orders are already waiting for their outcome (the "
-                                        "limit); nothing was placed: retry shortly, or use POST "
-                                        "/orders and poll GET /orders/{{id}}",
-                                        config.max_sync_waits));
-                return;
-            }
-            slot.count = &sync_waits;
+        if (wait_for_outcome && sync_waits.fetch_add(1) >= config.max_sync_waits) {
+            sync_waits.fetch_sub(1);
+            auto res = error_answer(
+                503, fmt::format("{} orders are already waiting for their outcome (the limit); "
+                                 "nothing was placed: retry shortly, or use POST /orders and "
+                                 "poll GET /orders/{{id}}",
+                                 config.max_sync_waits));
+            res.headers.emplace_back("Retry-After", "1");
+            return respond(std::move(res));
         }
+        auto reply = std::make_shared<PlaceAnswer>(respond, wait_for_outcome ? &sync_waits : nullptr);
         auto parsed = parse_order_request(req.body);
         if (!parsed.order) {
-            reply_error(res, parsed.error.http_status, parsed.error.message);
+            return (*reply)(error_answer(parsed.error.http_status, parsed.error.message));
+        }
+        const auto deadline = Clock::now() + config.decision_timeout;
+        // An Idempotency-Key names the order: a retry maps to the same order id and the same
+        // OrderPlaced id, which the broker appends only once. Whether it is placed already is
+        // the read model's to say, which the loop does not wait for.
+        const auto key = req.header("Idempotency-Key");
+        if (!key.empty()) {
+            queries.enqueue([this, reply, order = *parsed.order, order_id = events::hashed_id(key),
+                             wait_for_outcome, deadline] {
+                place_keyed(reply, order, order_id, wait_for_outcome, deadline);
+            });
             return;
         }
-        const auto& order = *parsed.order;
+        const auto order_id = events::random_id();
+        // Enlisted before publishing: a new order cannot be decided before its OrderPlaced is
+        // appended, so the decision always finds its waiter.
+        if (wait_for_outcome) enlist(reply, order_id, deadline);
+        publish_order(reply, *parsed.order, order_id, wait_for_outcome, deadline);
+    }
 
-        // An Idempotency-Key names the order: a retry maps to the same order id and the same
-        // OrderPlaced id, which the broker appends only once.
-        const auto key = req.get_header_value("Idempotency-Key");
-        const std::string order_id = key.empty() ? events::random_id() : events::hashed_id(key);
-        if (!key.empty()) {
+    void enlist(const std::shared_ptr<PlaceAnswer>& reply, const std::string& order_id,
+                Clock::time_point deadline) {
+        waiters.enlist(order_id, deadline, [reply, order_id](std::optional<Decision> decision) {
+            (*reply)(decision_answer(order_id, decision));
+        });
+    }
+
+    // On a query thread: a retry of an order may find it placed, or even decided, already.
+    void place_keyed(const std::shared_ptr<PlaceAnswer>& reply, const OrderRequest& order,
+                     const std::string& order_id, bool wait_for_outcome,
+                     Clock::time_point deadline) {
+        guarded([&](HttpResponse r) { (*reply)(std::move(r)); }, [&] {
+            // Enlisted before the look, so a decision applied in between is not missed.
+            if (wait_for_outcome) enlist(reply, order_id, deadline);
             std::optional<OrderView> existing;
             {
                 std::lock_guard lock(db_mu);
                 existing = model.order(order_id);
             }
-            if (existing && (existing->item != order.item ||
-                             existing->quantity != order.quantity ||
-                             existing->amount_cents != order.amount_cents ||
-                             existing->customer != order.customer)) {
-                reply(res, 422,
-                      {{"status", "error"},
-                       {"order_id", order_id},
-                       {"error", "this Idempotency-Key was already used for a different order "
-                                 "(see GET /orders/" + order_id +
-                                     "); use a new key for a new order"}});
-                return;
+            if (!existing) return publish_order(reply, order, order_id, wait_for_outcome, deadline);
+            if (existing->item != order.item || existing->quantity != order.quantity ||
+                existing->amount_cents != order.amount_cents ||
+                existing->customer != order.customer) {
+                return (*reply)(answer(
+                    422, {{"status", "error"},
+                          {"order_id", order_id},
+                          {"error", "this Idempotency-Key was already used for a different order "
+                                    "(see GET /orders/" + order_id +
+                                        "); use a new key for a new order"}}));
             }
-            if (existing && !wait_for_outcome) {
-                reply(res, 202, {{"order_id", order_id}, {"status", existing->status}});
-                return;
+            // Placed before (the read model holds only what the broker made durable): nothing
+            // to publish again. A waiting retry is answered when the decision comes.
+            if (!wait_for_outcome) {
+                return (*reply)(answer(202, {{"order_id", order_id}, {"status", existing->status}}));
             }
-        }
+            if (auto decision = existing->decision()) (*reply)(decision_answer(order_id, decision));
+        });
+    }
 
+    void publish_order(const std::shared_ptr<PlaceAnswer>& reply, const OrderRequest& order,
+                       const std::string& order_id, bool wait_for_outcome,
+                       Clock::time_point deadline) {
         events::Event placed;
         placed.order_id = order_id;
         placed.id = events::derived_id(order_id, "OrderPlaced");
         placed.ts = events::now_timestamp();
         placed.data = events::OrderPlaced{order.item, order.quantity, order.amount_cents,
                                           order.customer};
-
-        const auto deadline = Clock::now() + config.decision_timeout;
-        // Leaves the wait on every way out of this function.
-        const auto ticket = waiters.enlist(order_id);
-        const auto published =
-            publisher.publish(placed, deadline, bus::WhenUnavailable::GiveUp).get();
-        if (!published.durable()) {
-            spdlog::warn("order {}: OrderPlaced not acknowledged: {}", order_id, published.error);
-            if (published.status == bus::PublishStatus::Rejected) {
-                reply(res, 422, {{"status", "error"},
-                                 {"order_id", order_id},
-                                 {"error", "the broker refused the order: " + published.error}});
-                return;
-            }
-            res.set_header("Retry-After", "1");
-            const std::string why =
-                published.status == bus::PublishStatus::Unavailable
-                    ? "the event broker cannot store orders right now (" + published.error +
-                          "); the order was not placed: retry later"
-                    : "the event broker did not confirm the order in time; it may still be "
-                      "placed: check GET /orders/" + order_id +
-                          " or retry with an Idempotency-Key";
-            reply(res, 503, {{"status", "error"}, {"order_id", order_id}, {"error", why}});
-            return;
-        }
-        spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
-                     order.item, order.quantity, events::format_cents(order.amount_cents));
-        if (!wait_for_outcome) {
-            reply(res, 202, {{"order_id", order_id}, {"status", "placed"}, {"seq", published.seq}});
-            return;
-        }
-
-        // A new order id cannot have been decided before this request enlisted, so only a
-        // retry under an Idempotency-Key (of an order perhaps finished long ago) asks the read
-        // model; otherwise the decision comes with the wake-up.
-        std::optional<Decision> decision;
-        if (!key.empty()) {
-            std::lock_guard lock(db_mu);
-            if (auto v = model.order(order_id)) decision = v->decision();
-        }
-        if (!decision) decision = waiters.wait(ticket, deadline);
-        if (!decision) {
-            reply(res, 202, {{"status", "pending"}, {"order_id", order_id}});
-            return;
-        }
-        if (decision->failed) {
-            reply(res, 200,
-                  {{"status", "failed"}, {"reason", decision->reason}, {"order_id", order_id}});
-        } else {
-            reply(res, 200, {{"status", "success"}, {"order_id", order_id}});
-        }
+        // Called on the publisher's thread once the broker has answered (or the deadline).
+        publisher.publish_then(
+            placed, deadline, bus::WhenUnavailable::GiveUp,
+            [reply, order_id, wait_for_outcome, item = order.item, quantity = order.quantity,
+             amount = order.amount_cents](bus::PublishResult published) {
+                if (!published.durable()) {
+                    spdlog::warn("order {}: OrderPlaced not acknowledged: {}", order_id,
+                                 published.error);
+                    if (published.status == bus::PublishStatus::Rejected) {
+                        return (*reply)(answer(
+                            422, {{"status", "error"},
+                                  {"order_id", order_id},
+                                  {"error", "the broker refused the order: " + published.error}}));
+                    }
+                    const std::string why =
+                        published.status == bus::PublishStatus::Unavailable
+                            ? "the event broker cannot store orders right now (" +
+                                  published.error + "); the order was not placed: retry later"
+                            : "the event broker did not confirm the order in time; it may still "
+                              "be placed: check GET /orders/" + order_id +
+                                  " or retry with an Idempotency-Key";
+                    auto res =
+                        answer(503, {{"status", "error"}, {"order_id", order_id}, {"error", why}});
+                    res.headers.emplace_back("Retry-After", "1");
+                    return (*reply)(std::move(res));
+                }
+                spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
+                             item, quantity, events::format_cents(amount));
+                if (!wait_for_outcome) {
+                    (*reply)(answer(
+                        202, {{"order_id", order_id}, {"status", "placed"}, {"seq", published.seq}}));
+                }
+            });
     }
 
-    void get_order(const httplib::Request& req, httplib::Response& res) {
-        const std::string id = req.matches[1];
+    HttpResponse get_order(const HttpRequest& req) {
+        const std::string id = req.path.substr(8);  // after "/orders/"
         std::optional<OrderView> view;
         std::vector<TimelineEntry> timeline;
         {
@@ -405,10 +411,7 @@ struct OrderApp::Impl {
             view = model.order(id);
             if (view) timeline = model.timeline(id);
         }
-        if (!view) {
-            reply_error(res, 404, "no order with id " + id);
-            return;
-        }
+        if (!view) return error_answer(404, "no order with id " + id);
         json body = order_json(*view, stall_cutoff());
         // Each hop's duration: from the event that caused it to this one.
         std::unordered_map<std::string, std::chrono::system_clock::time_point> at;
@@ -426,7 +429,7 @@ struct OrderApp::Impl {
             events_json.push_back(std::move(entry));
         }
         body["events"] = std::move(events_json);
-        reply(res, 200, body);
+        return answer(200, body);
     }
 
     // Orders whose last event is older than this made no progress within the stall bound.
@@ -434,21 +437,19 @@ struct OrderApp::Impl {
         return events::format_timestamp(std::chrono::system_clock::now() - config.stall_after);
     }
 
-    void list_orders(const httplib::Request& req, httplib::Response& res) {
+    HttpResponse list_orders(const HttpRequest& req) {
         std::string error;
         const auto limit = query_int(req, "limit", 50, 1, 1000, error);
         const auto offset = query_int(req, "offset", 0, 0, std::numeric_limits<int>::max(), error);
-        const auto status = req.get_param_value("status");
+        const std::string* status_param = req.param("status");
+        const std::string status = status_param != nullptr ? *status_param : "";
         static const std::set<std::string> kStatuses = {
             "", "placed", "paid", "reserved", "shipped", "notified", "failed", "stalled"};
         if (!kStatuses.contains(status)) {
             error = "status must be one of placed, paid, reserved, shipped, notified, failed, "
                     "stalled";
         }
-        if (!error.empty()) {
-            reply_error(res, 400, error);
-            return;
-        }
+        if (!error.empty()) return error_answer(400, error);
         json orders = json::array();
         std::int64_t total = 0;
         const std::string cutoff = stall_cutoff();
@@ -459,7 +460,8 @@ struct OrderApp::Impl {
             for (const auto& v : views) orders.push_back(order_json(v, cutoff));
             total = status == "stalled" ? model.count_stalled(cutoff) : model.count(status);
         }
-        reply(res, 200, {{"orders", orders}, {"total", total}, {"limit", limit}, {"offset", offset}});
+        return answer(200,
+                      {{"orders", orders}, {"total", total}, {"limit", limit}, {"offset", offset}});
     }
 
     // An order as clients see it: the read model's view plus whether it is stalled (no event
@@ -477,14 +479,11 @@ struct OrderApp::Impl {
         return j;
     }
 
-    void inventory(const httplib::Request& req, httplib::Response& res) {
+    HttpResponse inventory(const HttpRequest& req) {
         std::string error;
         const auto limit = query_int(req, "limit", 100, 1, 1000, error);
         const auto offset = query_int(req, "offset", 0, 0, std::numeric_limits<int>::max(), error);
-        if (!error.empty()) {
-            reply_error(res, 400, error);
-            return;
-        }
+        if (!error.empty()) return error_answer(400, error);
         json items = json::array();
         std::int64_t total = 0;
         {
@@ -495,17 +494,18 @@ struct OrderApp::Impl {
             }
             total = model.stock_count();
         }
-        reply(res, 200, {{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}});
+        return answer(200,
+                      {{"items", items}, {"total", total}, {"limit", limit}, {"offset", offset}});
     }
 
-    void health(httplib::Response& res) {
+    HttpResponse health() {
         const bool ready = subscriber_caught_up.load();
-        reply(res, ready ? 200 : 503,
-              {{"status", ready ? "ok" : "catching up"},
-               {"applied_seq", applied_seq.load()},
-               {"broker_head", broker_head.load()},
-               {"waiting_requests", waiters.size()},
-               {"sync_waits", sync_waits.load()}});
+        return answer(ready ? 200 : 503,
+                      {{"status", ready ? "ok" : "catching up"},
+                       {"applied_seq", applied_seq.load()},
+                       {"broker_head", broker_head.load()},
+                       {"waiting_requests", waiters.size()},
+                       {"sync_waits", sync_waits.load()}});
     }
 };
 
@@ -513,11 +513,10 @@ OrderApp::OrderApp(OrderAppConfig config) : impl_(std::make_unique<Impl>(std::mo
 
 OrderApp::~OrderApp() = default;
 
-int OrderApp::port() const { return impl_->bound_port; }
+int OrderApp::port() const { return impl_->http.port(); }
 
 void OrderApp::run(const std::atomic<bool>& stop) {
-    // Named so that a profile (perf, top -H) tells the read model from the HTTP workers,
-    // which inherit the name of the thread that starts them.
+    // Named so that a profile (perf, top -H) tells the read model from the HTTP loop.
     std::thread follower([&] {
         pthread_setname_np(pthread_self(), "read-model");
         try {
@@ -527,17 +526,10 @@ void OrderApp::run(const std::atomic<bool>& stop) {
             std::terminate();  // a read model that silently stops would answer stale data
         }
     });
-    std::thread server([&] {
-        pthread_setname_np(pthread_self(), "http");
-        impl_->http.listen_after_bind();
-    });
-    spdlog::info("order service listening on http://{}:{}", impl_->config.host, impl_->bound_port);
-    while (!stop.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        impl_->http.flush_log();
-    }
-    impl_->http.stop();
-    server.join();
+    spdlog::info("order service listening on http://{}:{}", impl_->config.host,
+                 impl_->http.port());
+    impl_->http.run(stop, [this] { impl_->waiters.expire(Clock::now()); });
+    impl_->queries.shutdown();
     follower.join();
     impl_->publisher.stop();
     spdlog::info("order service stopped at seq {}", impl_->applied_seq.load());

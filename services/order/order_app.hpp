@@ -1,7 +1,9 @@
-// The order service: HTTP ingress (cpp-httplib) that turns requests into OrderPlaced events,
-// and the read model that follows every order event to answer them. Two kinds of thread meet
-// here: HTTP workers (publish, wait, read) and one subscriber thread (apply events, wake
-// waiters); the read model's database is shared under a mutex.
+// The order service: HTTP ingress that turns requests into OrderPlaced events, and the read
+// model that follows every order event to answer them. Its threads: the HTTP loop (reads
+// requests, publishes, writes answers; never blocks), the bus publisher's (acks), the read
+// model's subscriber (applies events, answers the requests waiting for a decision), and a few
+// query threads (GETs, Idempotency-Key lookups); the read model's database is shared under a
+// mutex.
 #pragma once
 
 #include <atomic>
@@ -25,12 +27,15 @@ struct OrderAppConfig {
     // A non-terminal order with no new event for this long is reported as stalled.
     std::chrono::milliseconds stall_after{30000};
     std::size_t max_body_bytes = 64 * 1024;
-    std::size_t http_threads = 64;
+    // Threads that answer from the read model (GETs, Idempotency-Key lookups).
+    std::size_t query_threads = 2;
+    // Open HTTP connections; more are closed at once (and logged).
+    std::size_t max_connections = 4096;
     // POST /place-order requests waiting for their outcome at once; more get 503 at once, so
-    // a stalled pipeline cannot take every HTTP thread (GET /orders and /healthz still answer).
-    std::size_t max_sync_waits = 48;
+    // a stalled pipeline cannot pile up requests without bound.
+    std::size_t max_sync_waits = 1024;
     // A request must arrive whole (head and body) within this of its first byte; a slower
-    // client is cut off, so it cannot hold an HTTP thread (httplib's read timeout is per read).
+    // client is cut off, so it cannot hold a connection's resources for ever.
     std::chrono::milliseconds request_timeout{10000};
     // Larger header sections get 431 (httplib alone reads any number of header lines).
     std::size_t max_header_bytes = 16 * 1024;

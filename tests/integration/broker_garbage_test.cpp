@@ -181,7 +181,7 @@ TEST_CASE("thousands of malformed frames at every broker socket: refused, nothin
                   tail);
 }
 
-TEST_CASE("PUBS: each event of a batch answered in one ACKS frame; a malformed batch appends "
+TEST_CASE("PUBS: each event of a batch answered in one ACKS frame, and a malformed batch appends "
           "nothing") {
     System system;
     system.start("broker");

@@ -1,6 +1,6 @@
-// Unit tests of DecisionWaiters: a request waiting for its order's outcome is woken by the
-// decision, and every way out of the wait leaves no entry behind (/healthz's waiting_requests
-// must fall back to 0, and a test waits on exactly that).
+// Unit tests of DecisionWaiters: a request waiting for its order's outcome is answered once,
+// by the decision or by its deadline, and nothing is left behind either way (/healthz's
+// waiting_requests must fall back to 0, and a test waits on exactly that).
 #include "decision_waiters.hpp"
 
 #include <doctest/doctest.h>
@@ -8,57 +8,92 @@
 #include <chrono>
 #include <optional>
 #include <thread>
+#include <vector>
 
+using op::order::Decision;
 using op::order::DecisionWaiters;
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
-TEST_CASE("decision waiters: a decision wakes its order's request with the outcome, and leaving "
-          "empties the map") {
-    DecisionWaiters waiters;
-    {
-        const auto ticket = waiters.enlist("o1");
-        CHECK(waiters.size() == 1);
-        const op::order::Decision failed{true, "Insufficient funds"};
-        std::thread decider([&] { waiters.decided("o1", failed); });
-        CHECK(waiters.wait(ticket, Clock::now() + std::chrono::seconds(10)) == failed);
-        decider.join();
+namespace {
+
+// What one waiting request was answered, and how often.
+struct Answered {
+    int calls = 0;
+    std::optional<Decision> decision;
+    DecisionWaiters::Callback callback() {
+        return [this](std::optional<Decision> d) {
+            ++calls;
+            decision = std::move(d);
+        };
     }
-    CHECK(waiters.size() == 0);
-}
+};
 
-TEST_CASE("decision waiters: no decision by the deadline is none; another order's does not count") {
-    DecisionWaiters waiters;
-    const auto ticket = waiters.enlist("o1");
-    waiters.decided("o2", {});
-    CHECK_FALSE(waiters.wait(ticket, Clock::now() + std::chrono::milliseconds(20)));
-}
+}  // namespace
 
-TEST_CASE("decision waiters: two requests for one order share it until both have left") {
+TEST_CASE("decision waiters: a decision answers its order's requests, from another thread") {
     DecisionWaiters waiters;
-    std::optional<DecisionWaiters::Ticket> first(waiters.enlist("o1"));
-    {
-        const auto retry = waiters.enlist("o1");
-        CHECK(waiters.size() == 1);
-        waiters.decided("o1", {});
-        CHECK(waiters.wait(retry, Clock::now()));
-    }
+    Answered first;
+    Answered retry;
+    Answered other;
+    const auto later = Clock::now() + 10s;
+    waiters.enlist("o1", later, first.callback());
+    waiters.enlist("o1", later, retry.callback());
+    waiters.enlist("o2", later, other.callback());
+    CHECK(waiters.size() == 3);
+    const Decision failed{true, "Insufficient funds"};
+    std::thread decider([&] { waiters.decided("o1", failed); });
+    decider.join();
+    CHECK(first.calls == 1);
+    CHECK(first.decision == failed);
+    CHECK(retry.calls == 1);
+    CHECK(retry.decision == failed);
+    CHECK(other.calls == 0);  // another order's decision does not count
     CHECK(waiters.size() == 1);
-    CHECK(waiters.wait(*first, Clock::now()));
-    first.reset();
+    waiters.decided("o1", {});  // decided again (a replay): nobody left to answer
+    CHECK(first.calls == 1);
+}
+
+TEST_CASE("decision waiters: past its deadline a wait is answered with nothing, once") {
+    DecisionWaiters waiters;
+    Answered soon;
+    Answered late;
+    const auto now = Clock::now();
+    waiters.enlist("o1", now + 100ms, soon.callback());
+    waiters.enlist("o2", now + 10s, late.callback());
+    waiters.expire(now + 50ms);
+    CHECK(soon.calls == 0);
+    waiters.expire(now + 100ms);
+    CHECK(soon.calls == 1);
+    CHECK_FALSE(soon.decision.has_value());
+    CHECK(late.calls == 0);
+    CHECK(waiters.size() == 1);
+    waiters.decided("o1", {});  // the decision after the deadline finds nobody
+    CHECK(soon.calls == 1);
+    waiters.decided("o2", {});
+    CHECK(late.calls == 1);
+    CHECK(late.decision.has_value());
+    waiters.expire(now + 1h);
+    CHECK(late.calls == 1);
     CHECK(waiters.size() == 0);
 }
 
-TEST_CASE("decision waiters: leaving while the decision is being announced leaves nothing behind") {
-    // decided() holds the slot while it notifies; a request that left in that moment used to
-    // stay in the map for good.
+TEST_CASE("decision waiters: many orders, decided and expired in any order, each answered once") {
     DecisionWaiters waiters;
-    for (int i = 0; i < 2000; ++i) {
-        const std::string id = "o" + std::to_string(i);
-        std::optional<DecisionWaiters::Ticket> ticket(waiters.enlist(id));
-        std::thread decider([&] { waiters.decided(id, {}); });
-        waiters.wait(*ticket, Clock::now() + std::chrono::seconds(10));
-        ticket.reset();
-        decider.join();
+    std::vector<Answered> answered(200);
+    const auto now = Clock::now();
+    for (int i = 0; i < 200; ++i) {
+        waiters.enlist("o" + std::to_string(i % 50), now + std::chrono::milliseconds(i),
+                       answered[static_cast<std::size_t>(i)].callback());
+    }
+    waiters.expire(now + 99ms);  // i < 100 expire
+    for (int k = 0; k < 50; k += 2) waiters.decided("o" + std::to_string(k), {});
+    waiters.expire(now + 1h);
+    for (int i = 0; i < 200; ++i) {
+        CAPTURE(i);
+        const auto& a = answered[static_cast<std::size_t>(i)];
+        CHECK(a.calls == 1);
+        CHECK(a.decision.has_value() == (i >= 100 && (i % 50) % 2 == 0));
     }
     CHECK(waiters.size() == 0);
 }

@@ -28,7 +28,7 @@ constexpr auto kScanInterval = std::chrono::milliseconds(50);
 
 struct Pending {
     std::string json;
-    std::promise<PublishResult> promise;
+    Publisher::Done done;  // called once, with the outcome
     Publisher::Deadline give_up_at;
     Clock::time_point last_sent{};
     bool sent = false;
@@ -73,6 +73,24 @@ struct Publisher::Impl {
     ~Impl() {
         close(wake[0]);
         close(wake[1]);
+    }
+
+    // Hands events to the I/O thread. The I/O thread drains the pipe before it takes the whole
+    // queue, so one wake-up per non-empty queue is enough: a batch of publishes costs one
+    // write(2), not one each, and events queued together leave in one frame.
+    void enqueue(std::vector<Pending>& queued, bool wake) {
+        bool first = false;
+        {
+            std::lock_guard lock(mu);
+            if (!stopping) {
+                first = incoming.empty();
+                for (auto& p : queued) incoming.push_back(std::move(p));
+                queued.clear();
+            }
+        }
+        // Stopped: resolved here, outside the lock.
+        for (auto& p : queued) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
+        if (first && wake) notify();
     }
 
     void notify() {
@@ -161,7 +179,7 @@ struct Publisher::Impl {
             } else {
                 result = {PublishStatus::Rejected, 0, std::string(value)};
             }
-            it->second.promise.set_value(std::move(result));
+            it->second.done(std::move(result));
             in_flight.erase(it);
         };
 
@@ -207,7 +225,7 @@ struct Publisher::Impl {
             send_all();
             if (stop_now) {
                 for (auto& [token, p] : in_flight) {
-                    p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
+                    p.done({PublishStatus::Stopped, 0, "publisher stopped"});
                 }
                 return;
             }
@@ -245,7 +263,7 @@ struct Publisher::Impl {
                 for (auto it = in_flight.begin(); it != in_flight.end();) {
                     Pending& p = it->second;
                     if (now >= p.give_up_at) {
-                        p.promise.set_value(
+                        p.done(
                             {PublishStatus::TimedOut, 0,
                              p.unavailable_reason.empty()
                                  ? std::string("no acknowledgement from the broker")
@@ -291,28 +309,27 @@ std::vector<std::future<PublishResult>> Publisher::publish_many(
     std::vector<std::future<PublishResult>> futures;
     futures.reserve(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto promise = std::make_shared<std::promise<PublishResult>>();
+        futures.push_back(promise->get_future());
         queued[i].json = events::encode(batch[i]);
         queued[i].give_up_at = give_up_at;
         queued[i].when_unavailable = when_unavailable;
-        futures.push_back(queued[i].promise.get_future());
+        queued[i].done = [promise = std::move(promise)](PublishResult result) {
+            promise->set_value(std::move(result));
+        };
     }
-    bool first = false;
-    {
-        std::lock_guard lock(impl_->mu);
-        if (impl_->stopping) {
-            for (auto& p : queued) {
-                p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
-            }
-            return futures;
-        }
-        first = impl_->incoming.empty();
-        for (auto& p : queued) impl_->incoming.push_back(std::move(p));
-    }
-    // The I/O thread drains the pipe before it takes the whole queue, so one wake-up per
-    // non-empty queue is enough: a batch of publishes costs one write(2), not one each, and
-    // events queued together leave in one frame.
-    if (first && !batch.empty()) impl_->notify();
+    impl_->enqueue(queued, !batch.empty());
     return futures;
+}
+
+void Publisher::publish_then(const events::Event& event, Deadline give_up_at,
+                             WhenUnavailable when_unavailable, Done done) {
+    std::vector<Pending> queued(1);
+    queued[0].json = events::encode(event);
+    queued[0].give_up_at = give_up_at;
+    queued[0].when_unavailable = when_unavailable;
+    queued[0].done = std::move(done);
+    impl_->enqueue(queued, true);
 }
 
 std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Event>& batch,
@@ -326,15 +343,15 @@ std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Even
 
 void Publisher::stop() {
     if (!impl_) return;
+    std::vector<Pending> stopped;
     {
         std::lock_guard lock(impl_->mu);
         if (impl_->stopping && !impl_->io.joinable()) return;
         impl_->stopping = true;
-        for (auto& p : impl_->incoming) {
-            p.promise.set_value({PublishStatus::Stopped, 0, "publisher stopped"});
-        }
-        impl_->incoming.clear();
+        stopped.swap(impl_->incoming);
     }
+    // Outside the lock: a callback may publish again (and learn that it is stopped).
+    for (auto& p : stopped) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
     impl_->notify();
     if (impl_->io.joinable()) impl_->io.join();
 }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <span>
@@ -52,6 +53,7 @@ struct PublisherOptions {
 class Publisher {
 public:
     using Deadline = std::chrono::steady_clock::time_point;
+    using Done = std::function<void(PublishResult)>;
 
     // Connects to broker.publish, with broker.curve's keys when they are set.
     explicit Publisher(const Endpoints& broker, PublisherOptions options = {});
@@ -69,6 +71,13 @@ public:
     std::vector<std::future<PublishResult>> publish_many(
         std::span<const events::Event> batch, Deadline give_up_at = Deadline::max(),
         WhenUnavailable when_unavailable = WhenUnavailable::Retry);
+
+    // Queues the event and returns at once; `done` is called once with the outcome, on the
+    // publisher's I/O thread (or on this one if the publisher has stopped), so it must be
+    // quick: hand the result on, do not wait. For a caller that has no thread to block (an
+    // event loop), and without a promise's cost per publish.
+    void publish_then(const events::Event& event, Deadline give_up_at,
+                      WhenUnavailable when_unavailable, Done done);
 
     // Publishes every event (pipelined) and waits for all results.
     std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,
