@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
-#include <future>
-#include <thread>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 
 #include "op/bus/publisher.hpp"
 #include "op/events/ids.hpp"
@@ -34,10 +34,43 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
     std::atomic<std::uint64_t> acked{0};
     std::vector<LatencySamples> samples(static_cast<std::size_t>(publishers));
     std::vector<std::uint64_t> failed(static_cast<std::size_t>(publishers), 0);
+    // Publishes not yet answered, over all publishers; the run ends when it reaches 0.
+    std::atomic<std::int64_t> open{0};
+    std::mutex done_mu;
+    std::condition_variable done_cv;
     ProcWatch watch({{"broker", broker_pid}, {"bench", ::getpid()}});
     watch.begin();
     const auto start = Clock::now();
     const auto end = start + duration;
+
+    // Each publisher keeps `window` publishes in flight: every ack, in its callback on that
+    // publisher's I/O thread, sends the next one. A client with that many in flight would do
+    // the same; and the generator stays light (no thread or promise per publisher waiting for
+    // each ack), so what saturates is the broker. Those sent from one ACKS frame's callbacks
+    // leave together in one PUBS frame. Samples and counts of publisher i are touched only on
+    // its I/O thread.
+    std::function<void(std::size_t)> send_next = [&](std::size_t i) {
+        const auto sent_at = Clock::now();
+        clients[i]->publish_then(
+            sample_order(), bus::Publisher::Deadline::max(), bus::WhenUnavailable::Retry,
+            [&, i, sent_at](bus::PublishResult result) {
+                if (result.status == bus::PublishStatus::Appended) {
+                    samples[i].add(Clock::now() - sent_at);
+                    ++acked;
+                } else {
+                    ++failed[i];
+                }
+                if (result.status != bus::PublishStatus::Stopped && Clock::now() < end &&
+                    !stop_requested()) {
+                    send_next(i);  // counted as open still: one ends, one begins
+                    return;
+                }
+                if (open.fetch_sub(1) == 1) {
+                    std::lock_guard lock(done_mu);
+                    done_cv.notify_all();
+                }
+            });
+    };
     {
         ProgressBar bar(
             fmt::format("broker, {} publishers", publishers),
@@ -50,46 +83,19 @@ BrokerRun run_once(const bus::Endpoints& broker, pid_t broker_pid, int publisher
                 return fmt::format("{} acked, {:.0f}/s", acked.load(),
                                    s > 0 ? acked.load() / s : 0.0);
             });
-        std::vector<std::thread> threads;
-        for (int i = 0; i < publishers; ++i) {
-            threads.emplace_back([&, i] {
-                auto& mine = samples[static_cast<std::size_t>(i)];
-                auto& client = *clients[static_cast<std::size_t>(i)];
-                mine.reserve(1 << 16);
-                // Oldest first; each resolves in the order it was sent.
-                std::deque<std::pair<Clock::time_point, std::future<bus::PublishResult>>> open;
-                std::vector<events::Event> batch;
-                for (;;) {
-                    const bool sending = Clock::now() < end && !stop_requested();
-                    // The window refills with every publish whose ack came, queued at once
-                    // so they leave together, as a client with that many in flight would.
-                    if (sending && open.size() < static_cast<std::size_t>(window)) {
-                        const auto sent_at = Clock::now();
-                        batch.clear();
-                        while (open.size() + batch.size() < static_cast<std::size_t>(window)) {
-                            batch.push_back(sample_order());
-                        }
-                        for (auto& f : client.publish_many(batch)) {
-                            open.emplace_back(sent_at, std::move(f));
-                        }
-                    }
-                    if (open.empty()) break;
-                    do {
-                        const auto result = open.front().second.get();
-                        if (result.status == bus::PublishStatus::Appended) {
-                            mine.add(Clock::now() - open.front().first);
-                            ++acked;
-                        } else {
-                            ++failed[static_cast<std::size_t>(i)];
-                        }
-                        open.pop_front();
-                    } while (!open.empty() && open.front().second.wait_for(
-                                                  std::chrono::seconds(0)) ==
-                                                  std::future_status::ready);
-                }
-            });
+        for (std::size_t i = 0; i < clients.size(); ++i) samples[i].reserve(1 << 16);
+        open = static_cast<std::int64_t>(clients.size()) * window;
+        for (std::size_t i = 0; i < clients.size(); ++i) {
+            for (int w = 0; w < window; ++w) send_next(i);
         }
-        for (auto& t : threads) t.join();
+        std::unique_lock lock(done_mu);
+        // Stops by itself: every open publish resolves (acked, refused, or Stopped below).
+        while (!done_cv.wait_until(lock, end + std::chrono::seconds(30),
+                                   [&] { return open.load() == 0; })) {
+            lock.unlock();
+            for (auto& c : clients) c->stop();
+            lock.lock();
+        }
     }
     run.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
     run.usage = watch.end(run.wall_s);
