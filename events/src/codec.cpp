@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "flat_json.hpp"
 #include "op/events/money.hpp"
 
 namespace op::events {
@@ -17,11 +18,47 @@ using limits::kMaxTextLength;
 constexpr std::size_t kMaxDeadLetterReason = 1024;
 constexpr std::size_t kMaxDeadLetterEvent = 64u << 10;
 
+// What the field reader asks of a value, for nlohmann's documents (the full parser) and for
+// the fast path's views (flat_json.hpp), so both are read and validated by the same code.
+bool is_null(const json& v) { return v.is_null(); }
+bool is_string(const json& v) { return v.is_string(); }
+std::string string_of(const json& v) { return v.get<std::string>(); }
+bool is_integer(const json& v) { return v.is_number_integer(); }
+bool is_unsigned(const json& v) { return v.is_number_unsigned(); }
+std::uint64_t as_unsigned(const json& v) { return v.get<std::uint64_t>(); }
+std::int64_t as_signed(const json& v) { return v.get<std::int64_t>(); }
+bool is_object(const json& v) { return v.is_object(); }
+const json& object_of(const json& v) { return v; }
+const json* member(const json& object, const char* name) {
+    auto it = object.find(name);
+    return it == object.end() ? nullptr : &*it;
+}
+
+bool is_null(const flat::Value&) { return false; }  // the fast path leaves null to nlohmann
+bool is_string(const flat::Value& v) { return v.kind == flat::Value::Kind::String; }
+std::string string_of(const flat::Value& v) { return std::string(v.text); }
+bool is_integer(const flat::Value& v) { return v.kind == flat::Value::Kind::Integer; }
+// As nlohmann: an integer written without '-' is unsigned, one with '-' (even -0) is not.
+bool is_unsigned(const flat::Value& v) { return is_integer(v) && !v.negative; }
+std::uint64_t as_unsigned(const flat::Value& v) { return v.magnitude; }
+std::int64_t as_signed(const flat::Value& v) {
+    const auto m = static_cast<std::int64_t>(v.magnitude);  // at most 18 digits: no overflow
+    return v.negative ? -m : m;
+}
+bool is_object(const flat::Value& v) { return v.kind == flat::Value::Kind::Object; }
+const flat::Object& object_of(const flat::Value& v) { return *v.object; }
+const flat::Value* member(const flat::Object& object, const char* name) {
+    return object.find(name);
+}
+
 // Reads typed fields out of a JSON object, remembering the first problem with its path.
 // Later reads after an error are no-ops, so a decoder reads straight through and checks once.
+template <typename Object>
 class FieldReader {
 public:
-    FieldReader(const json& object, std::string prefix)
+    using Value = std::remove_cvref_t<decltype(*member(std::declval<const Object&>(), ""))>;
+
+    FieldReader(const Object& object, std::string prefix)
         : object_(object), prefix_(std::move(prefix)) {}
 
     bool ok() const { return error_.empty(); }
@@ -29,10 +66,10 @@ public:
 
     std::string text(const char* name, bool required_non_empty, std::size_t max_len) {
         std::string out;
-        const json* field = find(name, !required_non_empty);
+        const Value* field = find(name, !required_non_empty);
         if (field == nullptr) return out;
-        if (!field->is_string()) return fail(name, "must be a string"), out;
-        out = field->get<std::string>();
+        if (!is_string(*field)) return fail(name, "must be a string"), out;
+        out = string_of(*field);
         if (required_non_empty && out.empty()) return fail(name, "must not be empty"), out;
         if (out.size() > max_len) {
             return fail(name, fmt::format("is longer than {} characters", max_len)), out;
@@ -42,31 +79,30 @@ public:
 
     std::int64_t integer(const char* name, std::int64_t min, std::int64_t max,
                          std::optional<std::int64_t> fallback = std::nullopt) {
-        const json* field = find(name, fallback.has_value());
+        const Value* field = find(name, fallback.has_value());
         if (field == nullptr) return fallback.value_or(0);
-        if (!field->is_number_integer()) return fail(name, "must be an integer"), 0;
-        if (field->is_number_unsigned() && field->get<std::uint64_t>() >
-                                               static_cast<std::uint64_t>(max)) {
+        if (!is_integer(*field)) return fail(name, "must be an integer"), 0;
+        if (is_unsigned(*field) && as_unsigned(*field) > static_cast<std::uint64_t>(max)) {
             return fail(name, fmt::format("must be at most {}", max)), 0;
         }
-        const auto value = field->get<std::int64_t>();
+        const auto value = as_signed(*field);
         if (value < min) return fail(name, fmt::format("must be at least {}", min)), 0;
         if (value > max) return fail(name, fmt::format("must be at most {}", max)), 0;
         return value;
     }
 
     std::uint64_t unsigned_integer(const char* name) {
-        const json* field = find(name, true);
+        const Value* field = find(name, true);
         if (field == nullptr) return 0;
-        if (!field->is_number_unsigned()) {
+        if (!is_unsigned(*field)) {
             return fail(name, "must be a non-negative integer"), 0;
         }
-        return field->get<std::uint64_t>();
+        return as_unsigned(*field);
     }
 
-    const json* object(const char* name) {
-        const json* field = find(name, false);
-        if (field != nullptr && !field->is_object()) {
+    const Value* object(const char* name) {
+        const Value* field = find(name, false);
+        if (field != nullptr && !is_object(*field)) {
             fail(name, "must be an object");
             return nullptr;
         }
@@ -78,31 +114,42 @@ public:
     }
 
 private:
-    const json* find(const char* name, bool optional) {
+    const Value* find(const char* name, bool optional) {
         if (!error_.empty()) return nullptr;
-        auto it = object_.find(name);
-        if (it == object_.end() || it->is_null()) {
+        const Value* field = member(object_, name);
+        if (field == nullptr || is_null(*field)) {
             if (!optional) fail(name, "is missing");
             return nullptr;
         }
-        return &*it;
+        return field;
     }
 
-    const json& object_;
+    const Object& object_;
     std::string prefix_;
     std::string error_;
 };
 
-Cents amount(FieldReader& r) { return r.integer("amount_cents", 1, kMaxCents); }
-std::int64_t quantity(FieldReader& r) { return r.integer("quantity", 1, kMaxQuantity); }
-std::string item(FieldReader& r) { return r.text("item", true, kMaxIdLength); }
-std::string customer(FieldReader& r) { return r.text("customer", false, kMaxTextLength); }
-std::string reason(FieldReader& r) { return r.text("reason", true, kMaxTextLength); }
-std::int64_t stock_level(FieldReader& r, const char* name) {
+std::string dump(const json& v) { return v.dump(); }
+// Never called: the fast path leaves a DeadLetter to nlohmann (read_event).
+std::string dump(const flat::Value&) { return {}; }
+
+template <typename R>
+Cents amount(R& r) { return r.integer("amount_cents", 1, kMaxCents); }
+template <typename R>
+std::int64_t quantity(R& r) { return r.integer("quantity", 1, kMaxQuantity); }
+template <typename R>
+std::string item(R& r) { return r.text("item", true, kMaxIdLength); }
+template <typename R>
+std::string customer(R& r) { return r.text("customer", false, kMaxTextLength); }
+template <typename R>
+std::string reason(R& r) { return r.text("reason", true, kMaxTextLength); }
+template <typename R>
+std::int64_t stock_level(R& r, const char* name) {
     return r.integer(name, 0, std::numeric_limits<std::int64_t>::max() / 4);
 }
 
-Payload read_payload(EventType type, int version, FieldReader& r) {
+template <typename R>
+Payload read_payload(EventType type, int version, R& r) {
     switch (type) {
         case EventType::OrderPlaced: {
             OrderPlaced p;
@@ -175,8 +222,8 @@ Payload read_payload(EventType type, int version, FieldReader& r) {
             p.reason = r.text("reason", true, kMaxDeadLetterReason);
             p.event_seq = r.unsigned_integer("event_seq");
             p.event_type = r.text("event_type", true, 64);
-            if (const json* original = r.object("event")) {
-                p.event_json = original->dump();
+            if (const auto* original = r.object("event")) {
+                p.event_json = dump(*original);
                 if (p.event_json.size() > kMaxDeadLetterEvent) {
                     r.fail("event", fmt::format("is larger than {} bytes", kMaxDeadLetterEvent));
                 }
@@ -259,15 +306,22 @@ json to_json(const Event& event) {
     return j;
 }
 
-Decoded from_json(const json& j) {
-    auto fail = [](std::string error) { return Decoded{std::nullopt, std::move(error)}; };
-    if (!j.is_object()) return fail("event must be a JSON object");
+namespace {
 
-    FieldReader envelope(j, "");
+Decoded failed(std::string error) { return Decoded{std::nullopt, std::move(error)}; }
+
+// An event out of an object already parsed, by either path. nullopt only on the fast path,
+// for what it leaves to nlohmann (a DeadLetter quotes its original event as a JSON document).
+template <typename Object>
+std::optional<Decoded> read_event(const Object& object) {
+    FieldReader envelope(object, "");
     const std::string type_text = envelope.text("type", true, 64);
-    if (!envelope.ok()) return fail(envelope.error());
+    if (!envelope.ok()) return failed(envelope.error());
     const auto type = parse_type_name(type_text);
-    if (!type) return fail(fmt::format("type \"{}\" is not a known event type", type_text));
+    if (!type) return failed(fmt::format("type \"{}\" is not a known event type", type_text));
+    if constexpr (std::is_same_v<Object, flat::Object>) {
+        if (*type == EventType::DeadLetter) return std::nullopt;
+    }
 
     Event event;
     event.id = envelope.text("id", true, kMaxIdLength);
@@ -277,26 +331,46 @@ Decoded from_json(const json& j) {
     event.causation_id = envelope.text("causation_id", *type != EventType::OrderPlaced,
                                        kMaxIdLength);
     const int version = static_cast<int>(envelope.integer("v", 1, 1000));
-    const json* data = envelope.object("data");
-    if (!envelope.ok()) return fail(envelope.error());
+    const auto* data = envelope.object("data");
+    if (!envelope.ok()) return failed(envelope.error());
     if (version > current_version(*type)) {
-        return fail(fmt::format("v {} of {} is not supported (this build reads v1 to v{})",
-                                version, type_text, current_version(*type)));
+        return failed(fmt::format("v {} of {} is not supported (this build reads v1 to v{})",
+                                  version, type_text, current_version(*type)));
     }
 
-    FieldReader fields(*data, "data.");
+    FieldReader fields(object_of(*data), "data.");
     event.data = read_payload(*type, version, fields);
-    if (!fields.ok()) return fail(fmt::format("{}: {}", type_text, fields.error()));
+    if (!fields.ok()) return failed(fmt::format("{}: {}", type_text, fields.error()));
     // Upcast done: the payload has every field of the current version.
     return Decoded{std::move(event), {}};
 }
 
-static Decoded from_json_text_guarded(std::string_view text) {
+}  // namespace
+
+Decoded from_json(const json& j) {
+    if (!j.is_object()) return failed("event must be a JSON object");
+    return *read_event(j);
+}
+
+namespace detail {
+
+std::optional<Decoded> decode_plain(std::string_view text) {
+    flat::Document doc;
+    if (!flat::scan(text, doc)) return std::nullopt;
+    return read_event(doc.top);
+}
+
+Decoded decode_with_nlohmann(std::string_view text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded()) return Decoded{std::nullopt, "event is not valid JSON"};
     return from_json(j);
 }
 
-Decoded decode(std::string_view text) { return from_json_text_guarded(text); }
+}  // namespace detail
+
+Decoded decode(std::string_view text) {
+    if (auto fast = detail::decode_plain(text)) return std::move(*fast);
+    return detail::decode_with_nlohmann(text);
+}
 
 }  // namespace op::events

@@ -694,3 +694,117 @@ TEST_CASE("event versions: OrderPlaced v1 (no quantity) is read as v2 with quant
         CHECK(current_version(EventType::CustomerNotified) == 1);
     }
 }
+
+namespace {
+
+// Whether decode()'s fast path, where it answers, answers exactly what nlohmann's does: the
+// same event (compared by its canonical encoding, which carries every field) or the same error.
+// Returns whether the fast path answered.
+bool paths_agree(const std::string& text) {
+    const auto plain = detail::decode_plain(text);
+    if (!plain) return false;
+    const auto full = detail::decode_with_nlohmann(text);
+    CAPTURE(text);
+    REQUIRE(plain->event.has_value() == full.event.has_value());
+    if (full.event) {
+        CHECK(encode(*plain->event) == encode(*full.event));
+    } else {
+        CHECK(plain->error == full.error);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("decode's fast path reads every event our encoder writes, as nlohmann does") {
+    for (const auto& e : one_of_each()) {
+        const auto text = encode(e);
+        CAPTURE(text);
+        // A DeadLetter quotes its event as a nested document: left to nlohmann.
+        CHECK(paths_agree(text) == (e.type() != EventType::DeadLetter));
+        CHECK(encode(*decode(text).event) == text);
+    }
+}
+
+TEST_CASE("decode's fast path answers only what it reads exactly as nlohmann would") {
+    const std::string placed = encode(one_of_each()[0]);
+    struct Case {
+        const char* what;
+        std::string text;
+        bool fast;  // whether the fast path should answer
+    };
+    auto with = [&](const std::string& from, const std::string& to) {
+        std::string t = placed;
+        const auto at = t.find(from);
+        REQUIRE(at != std::string::npos);
+        return t.replace(at, from.size(), to);
+    };
+    const std::vector<Case> cases = {
+        {"whitespace between every token", " {\n\t\"type\" : \"OrderPlaced\" ,\r\"id\":\"a\","
+                                           "\"order_id\":\"o\",\"ts\":\"t\",\"v\": 2,\"data\": {"
+                                           "\"item\":\"phone\" ,\"quantity\":1,\"amount_cents\":5"
+                                           " } } ",
+         true},
+        {"a repeated key (nlohmann keeps the last)", with("\"seq\":42", "\"seq\":1,\"seq\":42"),
+         false},
+        {"an escape in a string", with("\"alice\"", "\"al\\u0069ce\""), false},
+        {"a byte over 0x7F", with("\"alice\"", "\"al\xc3\xa9\""), false},
+        {"a control character in a string", with("\"alice\"", "\"al\tce\""), false},
+        {"null for an optional field", with("\"customer\":\"alice\"", "\"customer\":null"),
+         false},
+        {"true for a number", with("\"seq\":42", "\"seq\":true"), false},
+        {"a float", with("\"seq\":42", "\"seq\":42.0"), false},
+        {"an exponent", with("\"seq\":42", "\"seq\":4e1"), false},
+        {"a leading zero", with("\"seq\":42", "\"seq\":042"), false},
+        {"minus zero (an integer, not unsigned)", with("\"seq\":42", "\"seq\":-0"), true},
+        {"a negative seq", with("\"seq\":42", "\"seq\":-42"), true},
+        {"18 digits", with("\"seq\":42", "\"seq\":999999999999999999"), true},
+        {"19 digits", with("\"seq\":42", "\"seq\":9999999999999999999"), false},
+        {"an array", with("\"seq\":42", "\"seq\":[42]"), false},
+        {"an extra nested object", with("\"seq\":42", "\"seq\":42,\"x\":{\"y\":1}"), true},
+        {"nesting two deep", with("\"amount_cents\":123456", "\"amount_cents\":{\"a\":{}}"),
+         false},
+        {"a string for a number", with("\"seq\":42", "\"seq\":\"42\""), true},
+        {"an unknown type", with("\"OrderPlaced\"", "\"OrderShipped\""), true},
+        {"data that is not an object", with("\"data\":{", "\"data\":\"x\",\"y\":{"), true},
+        {"bytes after the object", placed + "x", false},
+        {"a cut object", placed.substr(0, placed.size() - 1), false},
+        {"a trailing comma", with("\"v\":2}", "\"v\":2,}"), false},
+        {"an empty object", "{}", true},
+        {"not an object", "[1]", false},
+    };
+    for (const auto& c : cases) {
+        const std::string what = c.what;
+        CAPTURE(what);
+        CHECK(paths_agree(c.text) == c.fast);
+    }
+}
+
+TEST_CASE("decode's two paths agree on every mutation of every event, byte by byte") {
+    // Each byte of each encoding deleted, or replaced by a character that changes the
+    // structure; then the cut prefixes. Where the fast path answers, nlohmann must agree.
+    const std::string replacements = std::string("\"\\{}[],:-0123456789.eE \t\nnxt") + '\x7f' +
+                                     '\x80' + '\x01';
+    std::size_t fast = 0;
+    std::size_t total = 0;
+    for (const auto& e : one_of_each()) {
+        const std::string text = encode(e);
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            std::string removed = text;
+            removed.erase(i, 1);
+            fast += paths_agree(removed);
+            fast += paths_agree(text.substr(0, i));
+            total += 2;
+            for (const char r : replacements) {
+                std::string changed = text;
+                changed[i] = r;
+                fast += paths_agree(changed);
+                ++total;
+            }
+        }
+    }
+    // Most mutations break the JSON (both refuse) or leave the plain shape (nlohmann alone
+    // reads them); many still reach the fast path and are compared.
+    CHECK(fast > total / 10);
+    MESSAGE("fast path answered ", fast, " of ", total, " mutations");
+}

@@ -25,4 +25,12 @@ nlohmann::json to_json(const Event& event);
 Decoded decode(std::string_view text);
 Decoded from_json(const nlohmann::json& json);
 
+// decode()'s two paths, for the tests and the fuzzer that check they agree. decode_plain is
+// the fast one: it answers only for the plain shape our encoder writes (nullopt otherwise);
+// decode_with_nlohmann reads any JSON.
+namespace detail {
+std::optional<Decoded> decode_plain(std::string_view text);
+Decoded decode_with_nlohmann(std::string_view text);
+}  // namespace detail
+
 }  // namespace op::events
