@@ -321,8 +321,10 @@ struct HttpLoop::Impl {
         }
     }
 
-    // Returns false if the connection was closed.
+    // Returns false if the connection was closed. A client that stops reading is closed by
+    // the sweep once no byte of its answer has gone out for kWriteStall.
     bool flush(Connection& c) {
+        const auto was_at = c.out_at;
         while (c.out_at < c.out.size()) {
             const ssize_t n = ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at,
                                      MSG_NOSIGNAL);
@@ -332,7 +334,7 @@ struct HttpLoop::Impl {
             }
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (c.write_stalled_since == Clock::time_point{}) {
+                if (c.write_stalled_since == Clock::time_point{} || c.out_at > was_at) {
                     c.write_stalled_since = Clock::now();
                 }
                 return true;
@@ -391,8 +393,12 @@ struct HttpLoop::Impl {
         }
         if (connections.contains(id) && c.phase == Phase::Reading && c.peer_closed) {
             // The client ended its side: nothing more can come (a request cut in half is
-            // dropped; nothing was handed on).
-            close_connection(c);
+            // dropped; nothing was handed on). An answer still being written goes out first.
+            if (c.out_at < c.out.size()) {
+                c.close_after_write = true;
+            } else {
+                close_connection(c);
+            }
         }
     }
 
