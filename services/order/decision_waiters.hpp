@@ -29,11 +29,30 @@ public:
     // The decision, or nullopt when the deadline passed first.
     using Callback = std::function<void(std::optional<Decision>)>;
 
-    void enlist(const std::string& order_id, Clock::time_point deadline, Callback callback) {
+    // Returns the wait's ticket, for withdraw().
+    std::uint64_t enlist(const std::string& order_id, Clock::time_point deadline,
+                         Callback callback) {
         std::lock_guard lock(mu_);
-        waiting_[order_id].push_back({deadline, std::move(callback)});
+        const auto ticket = next_ticket_++;
+        waiting_[order_id].push_back({ticket, deadline, std::move(callback)});
         ++count_;
         earliest_ = std::min(earliest_, deadline);
+        return ticket;
+    }
+
+    // Takes a wait out without calling it: its request was answered another way (the order
+    // was decided already, or could not be placed).
+    void withdraw(const std::string& order_id, std::uint64_t ticket) {
+        std::lock_guard lock(mu_);
+        auto it = waiting_.find(order_id);
+        if (it == waiting_.end()) return;
+        auto& list = it->second;
+        const auto w = std::find_if(list.begin(), list.end(),
+                                    [&](const Waiter& x) { return x.ticket == ticket; });
+        if (w == list.end()) return;
+        list.erase(w);
+        --count_;
+        if (list.empty()) waiting_.erase(it);
     }
 
     // The order is decided: every request waiting for it is answered.
@@ -83,6 +102,7 @@ public:
 
 private:
     struct Waiter {
+        std::uint64_t ticket;
         Clock::time_point deadline;
         Callback callback;
     };
@@ -90,6 +110,7 @@ private:
     std::mutex mu_;
     std::unordered_map<std::string, std::vector<Waiter>> waiting_;  // guarded by mu_
     std::size_t count_ = 0;                                          // guarded by mu_
+    std::uint64_t next_ticket_ = 1;                                  // guarded by mu_
     Clock::time_point earliest_ = Clock::time_point::max();          // guarded by mu_
 };
 

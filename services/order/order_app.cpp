@@ -83,18 +83,30 @@ bool valid_order_id(std::string_view id) {
 // the waiting ones.
 class PlaceAnswer {
 public:
-    PlaceAnswer(Responder respond, std::atomic<std::size_t>* sync_waits)
-        : respond_(std::move(respond)), sync_waits_(sync_waits) {}
+    PlaceAnswer(Responder respond, std::atomic<std::size_t>* sync_waits,
+                DecisionWaiters& waiters)
+        : respond_(std::move(respond)), sync_waits_(sync_waits), waiters_(waiters) {}
+
+    // The request waits for the decision of `order_id`: called before the wait is enlisted
+    // (so whichever thread answers it sees the id), then with the wait's ticket.
+    void will_wait_for(const std::string& order_id) { order_id_ = order_id; }
+    void waits_with(std::uint64_t ticket) { ticket_ = ticket; }
 
     void operator()(HttpResponse response) {
         if (answered_.exchange(true)) return;
         if (sync_waits_ != nullptr) sync_waits_->fetch_sub(1);
+        // Answered by the decision or the deadline, the wait is gone already; this takes it
+        // out when the answer came another way (nothing happens if it is gone).
+        if (const auto ticket = ticket_.load(); ticket != 0) waiters_.withdraw(order_id_, ticket);
         respond_(std::move(response));
     }
 
 private:
     Responder respond_;
     std::atomic<std::size_t>* sync_waits_;
+    DecisionWaiters& waiters_;
+    std::string order_id_;
+    std::atomic<std::uint64_t> ticket_{0};
     std::atomic<bool> answered_{false};
 };
 
@@ -295,7 +307,8 @@ struct OrderApp::Impl {
             res.headers.emplace_back("Retry-After", "1");
             return respond(std::move(res));
         }
-        auto reply = std::make_shared<PlaceAnswer>(respond, wait_for_outcome ? &sync_waits : nullptr);
+        auto reply = std::make_shared<PlaceAnswer>(respond, wait_for_outcome ? &sync_waits : nullptr,
+                                                   waiters);
         auto parsed = parse_order_request(req.body);
         if (!parsed.order) {
             return (*reply)(error_answer(parsed.error.http_status, parsed.error.message));
@@ -319,11 +332,15 @@ struct OrderApp::Impl {
         publish_order(reply, *parsed.order, order_id, wait_for_outcome, deadline);
     }
 
+    // The request waits for its order's decision; its ticket goes with the answer, so an
+    // answer given another way takes the wait out at once (/healthz counts waits).
     void enlist(const std::shared_ptr<PlaceAnswer>& reply, const std::string& order_id,
                 Clock::time_point deadline) {
-        waiters.enlist(order_id, deadline, [reply, order_id](std::optional<Decision> decision) {
-            (*reply)(decision_answer(order_id, decision));
-        });
+        reply->will_wait_for(order_id);
+        reply->waits_with(waiters.enlist(order_id, deadline,
+                                         [reply, order_id](std::optional<Decision> d) {
+                                             (*reply)(decision_answer(order_id, d));
+                                         }));
     }
 
     // On a query thread: a retry of an order may find it placed, or even decided, already.

@@ -174,6 +174,8 @@ TEST_CASE("an Idempotency-Key retried across an order-service restart gives one 
                                           R"({"item":"phone","amount":99})");
     CHECK(status4 == 422);
     CHECK(conflict["error"].get<std::string>().find("Idempotency-Key") != std::string::npos);
+    // Answered from the read model, none of the retries is left counted as waiting.
+    CHECK(get(system, "/healthz")["waiting_requests"] == 0);
 
     int placed = 0;
     for (const auto& e : export_log(system)) placed += e["type"] == "OrderPlaced";

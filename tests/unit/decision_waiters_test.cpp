@@ -97,3 +97,20 @@ TEST_CASE("decision waiters: many orders, decided and expired in any order, each
     }
     CHECK(waiters.size() == 0);
 }
+
+TEST_CASE("decision waiters: a withdrawn wait is never called, and the others stay") {
+    DecisionWaiters waiters;
+    Answered withdrawn;
+    Answered kept;
+    const auto later = Clock::now() + 10s;
+    const auto ticket = waiters.enlist("o1", later, withdrawn.callback());
+    waiters.enlist("o1", later, kept.callback());
+    waiters.withdraw("o1", ticket);
+    waiters.withdraw("o1", ticket);  // twice: nothing more happens
+    waiters.withdraw("o2", ticket);  // another order's: nothing
+    CHECK(waiters.size() == 1);
+    waiters.decided("o1", {});
+    CHECK(withdrawn.calls == 0);
+    CHECK(kept.calls == 1);
+    CHECK(waiters.size() == 0);
+}
