@@ -303,8 +303,10 @@ struct HttpLoop::Impl {
             }
             const ssize_t n = ::recv(c.fd, scratch.data(), scratch.size(), 0);
             if (n > 0) {
-                if (c.in_at == c.in.size()) {
-                    c.in.clear();
+                // Drop what was consumed: all of it, or (a client that always has the next
+                // request half sent) once it is the larger part, so the buffer stays bounded.
+                if (c.in_at == c.in.size() || c.in_at >= c.in.size() / 2) {
+                    c.in.erase(0, c.in_at);
                     c.in_at = 0;
                 }
                 c.in.append(scratch.data(), static_cast<std::size_t>(n));
