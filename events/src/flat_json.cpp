@@ -9,7 +9,8 @@ constexpr int kMaxDigits = 18;
 
 class Scanner {
 public:
-    Scanner(std::string_view text, Document& doc) : p_(text.data()), end_(p_ + text.size()), doc_(doc) {}
+    Scanner(std::string_view text, Document& doc)
+        : p_(text.data()), end_(p_ + text.size()), doc_(doc) {}
 
     bool document() {
         doc_.top.members.clear();

@@ -189,7 +189,8 @@ struct HttpLoop::Impl {
         // second order service share the port silently.
         int yes = 1;
         ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-        if (listen_fd < 0 || ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        if (listen_fd < 0 ||
+            ::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
             ::listen(listen_fd, SOMAXCONN) != 0) {
             throw std::runtime_error(fmt::format(
                 "cannot listen on {}:{}: {} (in use? choose another with --port)", host, port,

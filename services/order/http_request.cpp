@@ -25,7 +25,8 @@ bool is_token(std::string_view s) {
     if (s.empty()) return false;
     return std::all_of(s.begin(), s.end(), [](char c) {
         const auto u = static_cast<unsigned char>(c);
-        return std::isalnum(u) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        return std::isalnum(u) ||
+               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     });
 }
 
@@ -211,7 +212,8 @@ void RequestReader::head_complete() {
     if (!request_line) return refuse(400, std::string(kMalformed));
     const auto sp1 = request_line->find(' ');
     const auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line->find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || request_line->find(' ', sp2 + 1) != std::string_view::npos) {
+    if (sp2 == std::string_view::npos ||
+        request_line->find(' ', sp2 + 1) != std::string_view::npos) {
         return refuse(400, std::string(kMalformed));
     }
     const auto method = request_line->substr(0, sp1);
@@ -247,7 +249,9 @@ void RequestReader::head_complete() {
                 auto key = percent_decode(pair.substr(0, eq), true);
                 auto value = percent_decode(
                     eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
-                if (!key || !value) return refuse(400, "bad request: a broken percent-escape in the URL");
+                if (!key || !value) {
+                    return refuse(400, "bad request: a broken percent-escape in the URL");
+                }
                 request_.query.emplace(std::move(*key), std::move(*value));
             }
             if (amp == std::string_view::npos) break;

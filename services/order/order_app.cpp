@@ -307,8 +307,8 @@ struct OrderApp::Impl {
             res.headers.emplace_back("Retry-After", "1");
             return respond(std::move(res));
         }
-        auto reply = std::make_shared<PlaceAnswer>(respond, wait_for_outcome ? &sync_waits : nullptr,
-                                                   waiters);
+        auto reply = std::make_shared<PlaceAnswer>(
+            respond, wait_for_outcome ? &sync_waits : nullptr, waiters);
         auto parsed = parse_order_request(req.body);
         if (!parsed.order) {
             return (*reply)(error_answer(parsed.error.http_status, parsed.error.message));
@@ -369,7 +369,8 @@ struct OrderApp::Impl {
             // Placed before (the read model holds only what the broker made durable): nothing
             // to publish again. A waiting retry is answered when the decision comes.
             if (!wait_for_outcome) {
-                return (*reply)(answer(202, {{"order_id", order_id}, {"status", existing->status}}));
+                return (*reply)(
+                    answer(202, {{"order_id", order_id}, {"status", existing->status}}));
             }
             if (auto decision = existing->decision()) (*reply)(decision_answer(order_id, decision));
         });
@@ -413,8 +414,9 @@ struct OrderApp::Impl {
                 spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
                              item, quantity, events::format_cents(amount));
                 if (!wait_for_outcome) {
-                    (*reply)(answer(
-                        202, {{"order_id", order_id}, {"status", "placed"}, {"seq", published.seq}}));
+                    (*reply)(answer(202, {{"order_id", order_id},
+                                          {"status", "placed"},
+                                          {"seq", published.seq}}));
                 }
             });
     }
