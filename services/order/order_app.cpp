@@ -92,6 +92,14 @@ public:
     void will_wait_for(const std::string& order_id) { order_id_ = order_id; }
     void waits_with(std::uint64_t ticket) { ticket_ = ticket; }
 
+    // "Pending" (202) promises the order is placed, so it is answered only once both the wait's
+    // deadline has passed and the OrderPlaced is durable, whichever comes second: a deadline
+    // that passes while the broker has not acknowledged leaves the answer to the publish's
+    // outcome (503 if it never is). Each side sets its bit; the one that finds the other's
+    // bit already set answers.
+    void deadline_passed() { settle(kDeadlinePassed); }
+    void durable() { settle(kDurable); }
+
     void operator()(HttpResponse response) {
         if (answered_.exchange(true)) return;
         if (sync_waits_ != nullptr) sync_waits_->fetch_sub(1);
@@ -102,9 +110,18 @@ public:
     }
 
 private:
+    static constexpr unsigned kDeadlinePassed = 1;
+    static constexpr unsigned kDurable = 2;
+
+    void settle(unsigned bit) {
+        const unsigned other = bit == kDurable ? kDeadlinePassed : kDurable;
+        if ((settled_.fetch_or(bit) & other) != 0) (*this)(decision_answer(order_id_, {}));
+    }
+
     Responder respond_;
     std::atomic<std::size_t>* sync_waits_;
     DecisionWaiters& waiters_;
+    std::atomic<unsigned> settled_{0};
     std::string order_id_;
     std::atomic<std::uint64_t> ticket_{0};
     std::atomic<bool> answered_{false};
@@ -339,7 +356,10 @@ struct OrderApp::Impl {
         reply->will_wait_for(order_id);
         reply->waits_with(waiters.enlist(order_id, deadline,
                                          [reply, order_id](std::optional<Decision> d) {
-                                             (*reply)(decision_answer(order_id, d));
+                                             // A decision means the order is placed; a
+                                             // deadline alone does not.
+                                             if (d) return (*reply)(decision_answer(order_id, d));
+                                             reply->deadline_passed();
                                          }));
     }
 
@@ -372,7 +392,10 @@ struct OrderApp::Impl {
                 return (*reply)(
                     answer(202, {{"order_id", order_id}, {"status", existing->status}}));
             }
-            if (auto decision = existing->decision()) (*reply)(decision_answer(order_id, decision));
+            if (auto decision = existing->decision()) {
+                return (*reply)(decision_answer(order_id, decision));
+            }
+            reply->durable();
         });
     }
 
@@ -414,10 +437,11 @@ struct OrderApp::Impl {
                 spdlog::info("order {} placed at seq {} ({} x{} for {})", order_id, published.seq,
                              item, quantity, events::format_cents(amount));
                 if (!wait_for_outcome) {
-                    (*reply)(answer(202, {{"order_id", order_id},
-                                          {"status", "placed"},
-                                          {"seq", published.seq}}));
+                    return (*reply)(answer(202, {{"order_id", order_id},
+                                                 {"status", "placed"},
+                                                 {"seq", published.seq}}));
                 }
+                reply->durable();
             });
     }
 

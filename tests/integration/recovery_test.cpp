@@ -164,3 +164,32 @@ TEST_CASE("retention deletes old segments once every consumer has passed them, a
     CHECK(after.body["status"] == "success");
     CHECK(op::test::order_terminal(system, ids.back()));
 }
+
+TEST_CASE("with the broker down, a waiting place-order never answers pending for an order it did "
+          "not place") {
+    // 202 "pending" promises the order is placed. Its decision wait and its publish share one
+    // deadline; when the publish is never acknowledged the answer must be the publish's 503,
+    // even when the wait's deadline is noticed first (the chaos test found such an order:
+    // answered 202, never in the log).
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 100})";
+    options.decision_timeout_ms = 300;
+    System system(options);
+    system.start_all();
+    REQUIRE(system.stop("broker") == 0);
+
+    std::vector<std::future<int>> answers;
+    for (int i = 0; i < 12; ++i) {
+        answers.push_back(std::async(std::launch::async, [&system, i] {
+            auto c = system.http();
+            httplib::Headers headers;
+            if (i % 2 == 0) headers.emplace("Idempotency-Key", "down-" + std::to_string(i));
+            auto r = c.Post("/place-order", headers, R"({"item":"phone","amount":10})",
+                            "application/json");
+            return r ? r->status : 0;
+        }));
+    }
+    // 503 says the order may still be placed (a message ZeroMQ held may land when the broker
+    // is back); what it must not say is that the order is placed.
+    for (auto& a : answers) CHECK(a.get() == 503);
+}
