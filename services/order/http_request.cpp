@@ -5,20 +5,17 @@
 
 #include <fmt/format.h>
 
+#include "op/http/header_text.hpp"
+
 namespace op::order {
 namespace {
+
+using http::iequals;
+using http::trim;
 
 constexpr std::string_view kMalformed = "bad request: a malformed request line or header section";
 // Room on the request line for the method, two spaces and "HTTP/1.1" around the target.
 constexpr std::size_t kRequestLineExtra = 32;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // RFC 9110 tchar: what a method or a header name is made of.
 bool is_token(std::string_view s) {
@@ -28,12 +25,6 @@ bool is_token(std::string_view s) {
         return std::isalnum(u) ||
                std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 // Whether a comma-separated header value (Connection) lists `token`.
