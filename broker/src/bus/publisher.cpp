@@ -305,20 +305,14 @@ std::future<PublishResult> Publisher::publish(const events::Event& event, Deadli
 std::vector<std::future<PublishResult>> Publisher::publish_many(
     std::span<const events::Event> batch, Deadline give_up_at,
     WhenUnavailable when_unavailable) {
-    std::vector<Pending> queued(batch.size());
+    auto promises = std::make_shared<std::vector<std::promise<PublishResult>>>(batch.size());
     std::vector<std::future<PublishResult>> futures;
     futures.reserve(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        auto promise = std::make_shared<std::promise<PublishResult>>();
-        futures.push_back(promise->get_future());
-        queued[i].json = events::encode(batch[i]);
-        queued[i].give_up_at = give_up_at;
-        queued[i].when_unavailable = when_unavailable;
-        queued[i].done = [promise = std::move(promise)](PublishResult result) {
-            promise->set_value(std::move(result));
-        };
-    }
-    impl_->enqueue(queued, !batch.empty());
+    for (auto& promise : *promises) futures.push_back(promise.get_future());
+    publish_many_then(batch, give_up_at, when_unavailable,
+                      [promises](std::size_t i, PublishResult result) {
+                          (*promises)[i].set_value(std::move(result));
+                      });
     return futures;
 }
 
@@ -330,6 +324,21 @@ void Publisher::publish_then(const events::Event& event, Deadline give_up_at,
     queued[0].when_unavailable = when_unavailable;
     queued[0].done = std::move(done);
     impl_->enqueue(queued, true);
+}
+
+void Publisher::publish_many_then(std::span<const events::Event> batch, Deadline give_up_at,
+                                  WhenUnavailable when_unavailable, DoneAt done) {
+    auto shared_done = std::make_shared<DoneAt>(std::move(done));
+    std::vector<Pending> queued(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        queued[i].json = events::encode(batch[i]);
+        queued[i].give_up_at = give_up_at;
+        queued[i].when_unavailable = when_unavailable;
+        queued[i].done = [shared_done, i](PublishResult result) {
+            (*shared_done)(i, std::move(result));
+        };
+    }
+    impl_->enqueue(queued, !batch.empty());
 }
 
 std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Event>& batch,

@@ -222,7 +222,8 @@ struct Subscriber::Impl {
         on_live_event(live_frame(seq, msg[0].to_string_view(), msg[2].to_string_view()), out);
     }
 
-    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events) {
+    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events,
+                               int wake_fd) {
         std::vector<Delivery> out;
         const auto deadline = Clock::now() + timeout;
         std::vector<zmq::message_t> msg;
@@ -237,11 +238,12 @@ struct Subscriber::Impl {
                                     : std::chrono::milliseconds(0);
             if (wait.count() < 0) wait = std::chrono::milliseconds(0);
             if (replaying) wait = std::min(wait, options.replay_timeout);
-            std::array<zmq::pollitem_t, 2> items = {
+            std::array<zmq::pollitem_t, 3> items = {
                 zmq::pollitem_t{live.handle(), 0, ZMQ_POLLIN, 0},
-                zmq::pollitem_t{replay.handle(), 0, ZMQ_POLLIN, 0}};
+                zmq::pollitem_t{replay.handle(), 0, ZMQ_POLLIN, 0},
+                zmq::pollitem_t{nullptr, wake_fd, ZMQ_POLLIN, 0}};
             try {
-                zmq::poll(items.data(), items.size(), wait);
+                zmq::poll(items.data(), wake_fd >= 0 ? 3 : 2, wait);
             } catch (const zmq::error_t& e) {
                 if (e.num() != EINTR) throw;
                 return out;  // a signal: let the caller look at its stop flag
@@ -268,7 +270,9 @@ struct Subscriber::Impl {
                     on_live_message(msg, out);
                 }
             }
-            if (!out.empty() || Clock::now() >= deadline) return out;
+            if (!out.empty() || (items[2].revents & ZMQ_POLLIN) || Clock::now() >= deadline) {
+                return out;
+            }
         }
     }
 };
@@ -278,8 +282,9 @@ Subscriber::Subscriber(SubscriberOptions options)
 
 Subscriber::~Subscriber() = default;
 
-std::vector<Delivery> Subscriber::poll(std::chrono::milliseconds timeout, std::size_t max_events) {
-    return impl_->poll(timeout, max_events);
+std::vector<Delivery> Subscriber::poll(std::chrono::milliseconds timeout, std::size_t max_events,
+                                       int wake_fd) {
+    return impl_->poll(timeout, max_events, wake_fd);
 }
 
 std::uint64_t Subscriber::next_seq() const { return impl_->next_seq; }

@@ -1,5 +1,13 @@
 #include "op/service/runner.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <optional>
+#include <span>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -42,6 +50,81 @@ bool publish_and_wait(bus::Publisher& publisher, const std::vector<events::Event
     return await_all(futures, results, stop);
 }
 
+// The broker's answers to what the open transaction published. They arrive on the
+// publisher's I/O thread; when the last one is in, an eventfd wakes the runner, which waits on
+// it and on its subscriber in one poll.
+class Acks {
+public:
+    Acks() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+        if (fd_ < 0) throw std::runtime_error("runner: cannot create an eventfd");
+    }
+    ~Acks() { ::close(fd_); }
+    Acks(const Acks&) = delete;
+    Acks& operator=(const Acks&) = delete;
+
+    int fd() const { return fd_; }
+
+    // Room for n more answers; returns the index of the first.
+    std::size_t expect(std::size_t n) {
+        std::lock_guard lock(mu_);
+        const std::size_t first = results_.size();
+        results_.resize(first + n);
+        outstanding_ += n;
+        return first;
+    }
+
+    void arrived(std::size_t index, bus::PublishResult result) {
+        bool last = false;
+        {
+            std::lock_guard lock(mu_);
+            results_[index] = std::move(result);
+            last = --outstanding_ == 0;
+        }
+        if (last) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);  // cannot overflow
+        }
+    }
+
+    bool all_in() {
+        std::lock_guard lock(mu_);
+        return outstanding_ == 0;
+    }
+
+    // Every answer, in publish order, once all_in(); the next transaction starts empty.
+    std::vector<bus::PublishResult> take() {
+        std::lock_guard lock(mu_);
+        return std::exchange(results_, {});
+    }
+
+    void clear_wake() {
+        std::uint64_t count = 0;
+        [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);  // EAGAIN: nothing to clear
+    }
+
+private:
+    int fd_;
+    std::mutex mu_;
+    std::vector<bus::PublishResult> results_;  // guarded by mu_
+    std::size_t outstanding_ = 0;              // guarded by mu_
+};
+
+// What the open transaction has handled and published, awaiting the acks before its commit.
+struct Uncommitted {
+    std::optional<store::Transaction> tx;
+    std::vector<bus::Delivery> handled;  // every event handled in it
+    std::vector<events::Event> outputs;  // what they produced, in publish order
+    std::vector<std::size_t> cause_of;   // outputs[i] was produced by handled[cause_of[i]]
+
+    bool open() const { return tx.has_value(); }
+    void clear() {
+        tx.reset();
+        handled.clear();
+        outputs.clear();
+        cause_of.clear();
+    }
+};
+
 }  // namespace
 
 std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
@@ -82,86 +165,133 @@ std::vector<events::Event> apply_one(store::Db& db, const std::string& service,
     return {events::dead_letter(event, event_json, service, std::move(reason), now)};
 }
 
+namespace {
+
+// The acks of everything `open` published are in: set aside what the broker refused, run the
+// side effects, and commit the state with the checkpoint. False if `stop` came first.
+bool commit_when_acked(store::Db& db, const RunnerConfig& config, bus::Publisher& publisher,
+                       Acks& acks, Uncommitted& open, std::uint64_t checkpoint,
+                       const std::atomic<bool>& stop, const AfterPublish& after_publish) {
+    const auto results = acks.take();
+    // An event of ours that the broker refuses is a bug, and retrying will not help: set its
+    // cause aside, so the refusal is on the bus for an operator, not only in our log.
+    std::vector<events::Event> refused;
+    const std::string now = events::now_timestamp();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].status != bus::PublishStatus::Rejected) continue;
+        const auto& cause = open.handled[open.cause_of[i]];
+        spdlog::error("order {}: broker refused {}: {}", open.outputs[i].order_id,
+                      open.outputs[i].type_name(), results[i].error);
+        refused.push_back(events::dead_letter(
+            cause.event, cause.json, config.name,
+            fmt::format("the broker refused the {} it caused: {}", open.outputs[i].type_name(),
+                        results[i].error.substr(0, 900)),
+            now));
+    }
+    if (!refused.empty()) {
+        std::vector<bus::PublishResult> refused_results;
+        if (!publish_and_wait(publisher, refused, refused_results, stop)) return false;
+        for (std::size_t i = 0; i < refused_results.size(); ++i) {
+            if (!refused_results[i].durable()) {
+                spdlog::error("order {}: the broker refused the DeadLetter too: {}",
+                              refused[i].order_id, refused_results[i].error);
+            }
+        }
+    }
+    failpoint::hit(failpoint::kAfterPublish);
+    if (after_publish) after_publish(open.outputs);
+    db.set_checkpoint(checkpoint);
+    open.tx->commit();
+    open.clear();
+    failpoint::hit(failpoint::kAfterCommit);
+    return true;
+}
+
+}  // namespace
+
 void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& handler,
                       const std::atomic<bool>& stop, const AfterPublish& after_publish) {
     const std::uint64_t checkpoint = db.checkpoint();
     spdlog::info("{} starting from checkpoint seq {}", config.name, checkpoint);
+    Acks acks;  // before the publisher, which may call into it until it stops
     bus::Subscriber subscriber(
         bus::SubscriberOptions{config.endpoints, config.topics, checkpoint + 1});
     bus::Publisher publisher(config.endpoints);
     bus::CheckpointReporter report_checkpoint(publisher, config.name);
+    Uncommitted open;
     bool announced = false;
 
-    while (!stop.load()) {
-        auto batch = subscriber.poll(std::chrono::milliseconds(100), config.max_batch);
+    for (;;) {
+        if (open.open() && acks.all_in()) {
+            // Every event polled so far was handled in `open`, so the subscriber's position
+            // is the checkpoint.
+            if (!commit_when_acked(db, config, publisher, acks, open, subscriber.next_seq() - 1,
+                                   stop, after_publish)) {
+                break;
+            }
+            report_checkpoint(db.checkpoint());
+        }
+        if (stop.load()) break;
+
+        // While the acks of one batch are awaited the next is handled and published in the
+        // same transaction, so a service is not idle for a broker fsync per batch; the
+        // commit waits for all of them. Past max_uncommitted it waits for the acks alone.
+        std::vector<bus::Delivery> batch;
+        if (open.handled.size() < config.max_uncommitted) {
+            batch = subscriber.poll(std::chrono::milliseconds(100), config.max_batch, acks.fd());
+        } else {
+            pollfd wake{acks.fd(), POLLIN, 0};
+            ::poll(&wake, 1, 100);
+        }
+        acks.clear_wake();  // whether or not it woke this poll, so it cannot wake the next
         if (!announced && subscriber.caught_up()) {
             announced = true;
             spdlog::info("{} caught up at seq {}, now live", config.name,
                          subscriber.next_seq() - 1);
         }
         if (batch.empty()) {
-            // Events of other topics still move the checkpoint, so a restart does not rescan
-            // them; cheap enough to do only when idle.
-            if (subscriber.next_seq() - 1 > db.checkpoint()) {
-                store::Transaction tx(db);
-                db.set_checkpoint(subscriber.next_seq() - 1);
-                tx.commit();
+            if (!open.open()) {
+                // Events of other topics still move the checkpoint, so a restart does not
+                // rescan them; cheap enough to do only when idle.
+                if (subscriber.next_seq() - 1 > db.checkpoint()) {
+                    store::Transaction tx(db);
+                    db.set_checkpoint(subscriber.next_seq() - 1);
+                    tx.commit();
+                }
+                report_checkpoint(db.checkpoint());
             }
-            report_checkpoint(db.checkpoint());
             continue;
         }
 
-        store::Transaction tx(db);
-        std::vector<events::Event> outputs;
-        std::vector<std::size_t> cause_of;  // outputs[i] was produced by batch[cause_of[i]]
+        if (!open.open()) open.tx.emplace(db);
+        const std::size_t first_output = open.outputs.size();
         const std::string now = events::now_timestamp();
-        for (std::size_t b = 0; b < batch.size(); ++b) {
-            const auto& event = batch[b].event;
-            auto produced = apply_one(db, config.name, handler, event, batch[b].json, now);
+        for (auto& delivery : batch) {
+            const auto& event = delivery.event;
+            auto produced = apply_one(db, config.name, handler, event, delivery.json, now);
             spdlog::info("order {} seq {} {} -> {}", event.order_id, event.seq, event.type_name(),
                          describe(produced));
             for (auto& p : produced) {
-                outputs.push_back(std::move(p));
-                cause_of.push_back(b);
+                open.outputs.push_back(std::move(p));
+                open.cause_of.push_back(open.handled.size());
             }
+            open.handled.push_back(std::move(delivery));
         }
-
-        std::vector<bus::PublishResult> results;
-        if (!publish_and_wait(publisher, outputs, results, stop)) {
-            spdlog::info("{} stopping with a batch unacknowledged; it is handled again on start",
-                         config.name);
-            return;  // tx rolls back
+        const std::span<const events::Event> fresh(open.outputs.begin() + first_output,
+                                                   open.outputs.end());
+        if (!fresh.empty()) {
+            const std::size_t first_ack = acks.expect(fresh.size());
+            publisher.publish_many_then(
+                fresh, bus::Publisher::Deadline::max(), bus::WhenUnavailable::Retry,
+                [&acks, first_ack](std::size_t i, bus::PublishResult result) {
+                    acks.arrived(first_ack + i, std::move(result));
+                });
         }
-        // An event of ours that the broker refuses is a bug, and retrying will not help: set
-        // its cause aside, so the refusal is on the bus for an operator, not only in our log.
-        std::vector<events::Event> refused;
-        for (std::size_t i = 0; i < results.size(); ++i) {
-            if (results[i].status != bus::PublishStatus::Rejected) continue;
-            const auto& cause = batch[cause_of[i]];
-            spdlog::error("order {}: broker refused {}: {}", outputs[i].order_id,
-                          outputs[i].type_name(), results[i].error);
-            refused.push_back(events::dead_letter(
-                cause.event, cause.json, config.name,
-                fmt::format("the broker refused the {} it caused: {}", outputs[i].type_name(),
-                            results[i].error.substr(0, 900)),
-                now));
-        }
-        if (!refused.empty()) {
-            std::vector<bus::PublishResult> refused_results;
-            if (!publish_and_wait(publisher, refused, refused_results, stop)) return;
-            for (std::size_t i = 0; i < refused_results.size(); ++i) {
-                if (!refused_results[i].durable()) {
-                    spdlog::error("order {}: the broker refused the DeadLetter too: {}",
-                                  refused[i].order_id, refused_results[i].error);
-                }
-            }
-        }
-        failpoint::hit(failpoint::kAfterPublish);
-        if (after_publish) after_publish(outputs);
-        db.set_checkpoint(subscriber.next_seq() - 1);
-        tx.commit();
-        failpoint::hit(failpoint::kAfterCommit);
-        report_checkpoint(db.checkpoint());
+    }
+    if (open.open()) {
+        spdlog::info("{} stopping with {} handled events not committed; they are handled again "
+                     "on start",
+                     config.name, open.handled.size());
     }
     spdlog::info("{} stopped at checkpoint seq {}", config.name, db.checkpoint());
 }

@@ -79,6 +79,12 @@ public:
     void publish_then(const events::Event& event, Deadline give_up_at,
                       WhenUnavailable when_unavailable, Done done);
 
+    // publish_then for a batch: queued at once, so the events leave in one frame; `done` is
+    // called once per event with its index in `batch`, on the publisher's I/O thread.
+    using DoneAt = std::function<void(std::size_t index, PublishResult)>;
+    void publish_many_then(std::span<const events::Event> batch, Deadline give_up_at,
+                           WhenUnavailable when_unavailable, DoneAt done);
+
     // Publishes every event (pipelined) and waits for all results.
     std::vector<PublishResult> publish_all(const std::vector<events::Event>& batch,
                                            Deadline give_up_at = Deadline::max());

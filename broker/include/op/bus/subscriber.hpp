@@ -44,7 +44,11 @@ public:
     // Waits up to `timeout` for events and returns the next ones in seq order: at most
     // max_events, plus the rest of a live batch frame, which is delivered whole (256 KiB at
     // most). Returns early as soon as some are ready. Empty on timeout.
-    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events = 1000);
+    // With a `wake_fd`, it also returns (maybe empty) as soon as that file descriptor is
+    // readable, so a caller can wait for events and for something else at once; the caller
+    // reads the fd to clear it.
+    std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events = 1000,
+                               int wake_fd = -1);
 
     std::uint64_t next_seq() const;   // the seq the subscriber will deliver next
     std::uint64_t head_seq() const;   // the broker's head as last heard
