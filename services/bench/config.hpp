@@ -36,6 +36,9 @@ struct BenchConfig {
     std::vector<int> publishers = {1, 8, 64};
     double broker_duration_s = 3;
     int window = 32;  // --broker: publishes each publisher keeps unacknowledged
+    // The suite's sustained run: enough connections to keep every core busy, so the figure is
+    // what the system sustains, not what a few clients each waiting for an answer can send.
+    int sustained_connections = 1024;
     std::vector<int> compare_connections = {1, 8, 32};
     std::string original_dir;  // empty: ../shared/seed_flask
     double compare_duration_s = 4;

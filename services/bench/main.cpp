@@ -211,9 +211,17 @@ int main(int argc, char** argv) {
                    "the original system's directory (holding start.sh)");
     app.add_flag("--suite", c.suite,
                  "the standard suite (make bench): floor, broker alone at 1/8/64 publishers, "
-                 "ours at 1 and 64 clients, a sustained run, the original side by side at "
+                 "ours at 1 and 64 clients, a sustained run (--sustained-connections), the "
+                 "original side by side at "
                  "1/8/32 connections, --runs each (3 for the issue's medians); ends with one "
                  "table of every figure, its target and the ratio");
+    app.add_option("--sustained-connections", c.sustained_connections,
+                   "the suite's sustained run (POST /orders, full chain): keep-alive "
+                   "connections; enough to keep the cores busy, so it measures what the system "
+                   "sustains rather than what that many clients, each waiting for its answer, "
+                   "can send")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
     app.add_option("--max-sync-waits", c.max_sync_waits,
                    "self-started system: the order service's --max-sync-waits (default: above "
                    "the connections bench opens, so its 503 guard is not what is measured)");
@@ -224,6 +232,20 @@ int main(int argc, char** argv) {
     op::runtime::add_security_flags(app, security, "operator",
                                     "var/keys; with --url, to read the broker's log");
     CLI11_PARSE(app, argc, argv);
+
+    // A descriptor per connection, and some for the system bench starts and its probes.
+    int most_connections = c.concurrency;
+    if (c.suite) most_connections = std::max(most_connections, c.sustained_connections);
+    for (int n : c.compare_connections) most_connections = std::max(most_connections, n);
+    const auto wanted_files = static_cast<std::size_t>(most_connections) + 256;
+    if (const auto allowed = op::runtime::raise_open_file_limit(wanted_files);
+        allowed < wanted_files) {
+        std::cerr << fmt::format(
+            "bench: {} connections need about {} open files, and only {} are allowed here "
+            "(ulimit -n); raise the limit (ulimit -n {}) or use fewer connections\n",
+            most_connections, wanted_files, allowed, wanted_files);
+        return 2;
+    }
 
     // Also ignores SIGPIPE: a broken connection is an error to count, not the end of bench.
     watch_stop_signals();

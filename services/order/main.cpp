@@ -72,6 +72,15 @@ int main(int argc, char** argv) {
     config.request_timeout = std::chrono::milliseconds(request_timeout_ms);
 
     op::runtime::setup_logging("order", log_level);
+    // A descriptor per connection, and some for the database, the bus and the listener.
+    const std::size_t wanted_files = config.max_connections + 256;
+    if (const auto allowed = op::runtime::raise_open_file_limit(wanted_files);
+        allowed < wanted_files) {
+        spdlog::warn("only {} open files are allowed (ulimit -n), fewer than --max-connections {} "
+                     "needs: connections past about {} wait in the backlog; raise the hard limit "
+                     "or lower --max-connections",
+                     allowed, config.max_connections, allowed > 256 ? allowed - 256 : 0);
+    }
     const auto& stop = op::runtime::install_stop_signals();
     try {
         config.endpoints.curve = op::runtime::load_client_keys(security, config.data_dir / "keys");

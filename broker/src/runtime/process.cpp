@@ -4,8 +4,10 @@
 #include "op/security/keys.hpp"
 #include "buffered_stderr_sink.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include <spdlog/cfg/env.h>
@@ -96,6 +98,18 @@ void setup_logging(const std::string& program, const std::string& level) {
         spdlog::warn("failpoints armed (OP_FAILPOINTS): {}; this process will fail on purpose",
                      failpoint::describe_armed());
     }
+}
+
+std::size_t raise_open_file_limit(std::size_t wanted) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    const auto want = static_cast<rlim_t>(wanted);
+    if (limit.rlim_cur < want && limit.rlim_cur != RLIM_INFINITY) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? want : std::min(want, limit.rlim_max);
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? wanted : static_cast<std::size_t>(limit.rlim_cur);
 }
 
 }  // namespace op::runtime

@@ -35,6 +35,11 @@ void add_security_flags(CLI::App& app, SecurityFlags& flags, const std::string& 
 bus::ClientCurveKeys load_client_keys(const SecurityFlags& flags,
                                       const std::filesystem::path& default_keys_dir);
 
+// Raises this process's soft limit on open files towards `wanted` (never past the hard limit,
+// never lowering it) and returns the limit now in force. Many systems start programs at 1024,
+// fewer than the connections a server or a load generator holds.
+std::size_t raise_open_file_limit(std::size_t wanted);
+
 // Adds --log-level.
 void add_log_level_flag(CLI::App& app, std::string& level);
 
