@@ -8,6 +8,7 @@
 #include <charconv>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -100,8 +101,10 @@ struct Publisher::Impl {
     }
 
     void run() {
-        zmq::context_t ctx(1);
-        zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+        std::optional<zmq::context_t> own_ctx;
+        if (options.context == nullptr) own_ctx.emplace(1);
+        zmq::socket_t sock(options.context != nullptr ? *options.context : *own_ctx,
+                           zmq::socket_type::dealer);
         sock.set(zmq::sockopt::linger, 0);
         sock.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
         sock.set(zmq::sockopt::rcvhwm, 0);

@@ -19,6 +19,10 @@
 #include "op/bus/endpoints.hpp"
 #include "op/events/event.hpp"
 
+namespace zmq {
+class context_t;
+}
+
 namespace op::bus {
 
 enum class PublishStatus {
@@ -48,6 +52,9 @@ struct PublishResult {
 
 struct PublisherOptions {
     std::chrono::milliseconds retry_interval{1000};
+    // A ZeroMQ context to make the socket in, so that many publishers in one process share its
+    // I/O thread (it must outlive them); null: the publisher makes its own.
+    zmq::context_t* context = nullptr;
 };
 
 class Publisher {
