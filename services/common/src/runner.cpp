@@ -115,6 +115,7 @@ struct Uncommitted {
     std::vector<bus::Delivery> handled;  // every event handled in it
     std::vector<events::Event> outputs;  // what they produced, in publish order
     std::vector<std::size_t> cause_of;   // outputs[i] was produced by handled[cause_of[i]]
+    std::size_t published = 0;           // outputs[0, published) are published
 
     bool open() const { return tx.has_value(); }
     void clear() {
@@ -122,6 +123,7 @@ struct Uncommitted {
         handled.clear();
         outputs.clear();
         cause_of.clear();
+        published = 0;
     }
 };
 
@@ -221,21 +223,42 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
     Uncommitted open;
     bool announced = false;
 
+    // Sends what `open` handled since its last publish. Only ever with no ack outstanding, so a
+    // service's events reach the log in the order of their causes even when a publish is lost
+    // and re-sent (a broker restart): a later batch's events never overtake an earlier one's.
+    auto publish_handled = [&] {
+        const std::span<const events::Event> fresh(open.outputs.begin() + open.published,
+                                                   open.outputs.end());
+        open.published = open.outputs.size();
+        if (fresh.empty()) return;
+        const std::size_t first_ack = acks.expect(fresh.size());
+        publisher.publish_many_then(fresh, bus::Publisher::Deadline::max(),
+                                    bus::WhenUnavailable::Retry,
+                                    [&acks, first_ack](std::size_t i, bus::PublishResult result) {
+                                        acks.arrived(first_ack + i, std::move(result));
+                                    });
+    };
+
     for (;;) {
         if (open.open() && acks.all_in()) {
-            // Every event polled so far was handled in `open`, so the subscriber's position
-            // is the checkpoint.
-            if (!commit_when_acked(db, config, publisher, acks, open, subscriber.next_seq() - 1,
-                                   stop, after_publish)) {
-                break;
+            if (open.published < open.outputs.size()) {
+                publish_handled();
+            } else {
+                // Every event polled so far was handled in `open`, so the subscriber's
+                // position is the checkpoint.
+                if (!commit_when_acked(db, config, publisher, acks, open,
+                                       subscriber.next_seq() - 1, stop, after_publish)) {
+                    break;
+                }
+                report_checkpoint(db.checkpoint());
             }
-            report_checkpoint(db.checkpoint());
         }
         if (stop.load()) break;
 
-        // While the acks of one batch are awaited the next is handled and published in the
-        // same transaction, so a service is not idle for a broker fsync per batch; the
-        // commit waits for all of them. Past max_uncommitted it waits for the acks alone.
+        // While the acks of one batch are awaited the next ones are handled in the same
+        // transaction, and their events published the moment those acks are in: a service does
+        // not sit idle for the broker's fsync and then handle. The commit waits until all is
+        // acknowledged; past max_uncommitted events it takes no more until then.
         std::vector<bus::Delivery> batch;
         if (open.handled.size() < config.max_uncommitted) {
             batch = subscriber.poll(std::chrono::milliseconds(100), config.max_batch, acks.fd());
@@ -264,7 +287,6 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         }
 
         if (!open.open()) open.tx.emplace(db);
-        const std::size_t first_output = open.outputs.size();
         const std::string now = events::now_timestamp();
         for (auto& delivery : batch) {
             const auto& event = delivery.event;
@@ -277,16 +299,7 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
             }
             open.handled.push_back(std::move(delivery));
         }
-        const std::span<const events::Event> fresh(open.outputs.begin() + first_output,
-                                                   open.outputs.end());
-        if (!fresh.empty()) {
-            const std::size_t first_ack = acks.expect(fresh.size());
-            publisher.publish_many_then(
-                fresh, bus::Publisher::Deadline::max(), bus::WhenUnavailable::Retry,
-                [&acks, first_ack](std::size_t i, bus::PublishResult result) {
-                    acks.arrived(first_ack + i, std::move(result));
-                });
-        }
+        if (acks.all_in()) publish_handled();  // nothing awaited: at once, as before
     }
     if (open.open()) {
         spdlog::info("{} stopping with {} handled events not committed; they are handled again "

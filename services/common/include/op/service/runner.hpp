@@ -1,8 +1,10 @@
 // The loop every reacting service runs: take events from the subscriber in seq order, call the
 // service's handler inside one SQLite transaction, publish what it returned, and once the
 // broker has acknowledged all of it commit the state together with the checkpoint. Batches
-// that arrive while acks are awaited join the same transaction (up to max_uncommitted events),
-// so a service does not sit idle for the broker's fsync between batches.
+// that arrive while acks are awaited are handled in the same transaction (up to
+// max_uncommitted events) and their events published once those acks are in, so a service
+// does not sit idle for the broker's fsync between batches, and its events still reach the log
+// in the order of their causes.
 //
 // Publishing before committing is what makes a crash safe at any point: if the process dies
 // after the acks but before the commit, the batch is handled again from the old checkpoint,
@@ -52,8 +54,8 @@ struct RunnerConfig {
     bus::Endpoints endpoints;
     std::vector<events::EventType> topics;
     std::size_t max_batch = 512;
-    // Events handled (and their events published) while earlier acks are still awaited, all in
-    // one transaction: past this many the runner takes no more until it has committed.
+    // Events handled while earlier acks are still awaited, all in one transaction: past this
+    // many the runner takes no more until it has committed.
     std::size_t max_uncommitted = 4096;
 };
 
