@@ -25,8 +25,9 @@
 namespace op::broker {
 
 // Memory for the table, on 2 MiB pages once it is that large. Every publish probes a random
-// slot of a table of up to 16 MiB: on 4 KiB pages nearly each probe also missed the TLB, and in
-// a VM a TLB miss walks two page tables; that one load was 8 % of the broker's CPU under load.
+// slot of a table of up to 32 MiB: on 4 KiB pages nearly each probe also missed the TLB, and in
+// a VM a TLB miss walks two page tables; that one load was 8 % of the broker's samples under
+// load (bench --broker, 64 publishers).
 // Transparent huge pages, where the kernel has them (madvise mode included); a hint only.
 template <class T>
 struct HugePageAllocator {
