@@ -3,11 +3,13 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <csignal>
 #include <future>
 
 #include <nlohmann/json.hpp>
 
 #include "harness.hpp"
+#include "inspect.hpp"
 #include "order_api.hpp"
 
 using nlohmann::json;
@@ -192,4 +194,59 @@ TEST_CASE("with the broker down, a waiting place-order never answers pending for
     // 503 says the order may still be placed (a message ZeroMQ held may land when the broker
     // is back); what it must not say is that the order is placed.
     for (auto& a : answers) CHECK(a.get() == 503);
+}
+
+TEST_CASE("a service's events stay in the order of their causes when the broker loses a publish") {
+    // A service handles the next batch while the last one's acks are awaited, but publishes its
+    // events only once those acks are in. Were they sent at once, a publish lost with the
+    // broker (re-sent on the publisher's 1 s timer) would be overtaken by a later order's: the
+    // earlier order, the one with the stock, would find none.
+    SystemOptions options;
+    options.initial_stock_json = R"({"phone": 1})";
+    System system(options);
+    system.start_all();
+
+    // The first order's PaymentVerified goes to a broker that never reads it.
+    system.process("payment").signal(SIGSTOP);
+    const auto first = op::test::post_json(system, "/orders", R"({"item":"phone","amount":10})");
+    REQUIRE(first.status == 202);
+    const std::string first_id = first.body["order_id"];
+    // The read model has it, so the broker has fanned it out to payment's socket as well.
+    REQUIRE(poll_until(10s, [&] {
+        return op::test::get_json(system, "/orders/" + first_id).status == 200;
+    }));
+    system.process("broker").signal(SIGSTOP);
+    system.process("payment").signal(SIGCONT);
+    const std::string handled = "order " + first_id + " seq ";
+    const bool published = poll_until(10s, [&] {
+        const auto tail = system.log_tail("payment", 20);
+        const auto at = tail.find(handled);
+        return at != std::string::npos &&
+               tail.substr(at, tail.find('\n', at) - at).ends_with("-> PaymentVerified");
+    });
+    if (!published) MESSAGE("payment did not get the first order before the broker stopped");
+    system.kill("broker");
+    system.start("broker");
+
+    // The second order reaches payment while the first one's PaymentVerified awaits its re-send.
+    const auto second = op::test::post_json(system, "/orders", R"({"item":"phone","amount":10})");
+    REQUIRE(second.status == 202);
+    const std::string second_id = second.body["order_id"];
+    REQUIRE(poll_until(20s, [&] {
+        return op::test::order_terminal(system, first_id) &&
+               op::test::order_terminal(system, second_id);
+    }));
+
+    std::uint64_t first_paid = 0;
+    std::uint64_t second_paid = 0;
+    for (const auto& e : op::test::export_log(system)) {
+        if (e["type"] != "PaymentVerified") continue;
+        if (e["order_id"] == first_id) first_paid = e["seq"];
+        if (e["order_id"] == second_id) second_paid = e["seq"];
+    }
+    CHECK(first_paid != 0);
+    CHECK(second_paid != 0);
+    CHECK(first_paid < second_paid);
+    CHECK(get(system, "/orders/" + first_id)["status"] == "notified");
+    CHECK(get(system, "/orders/" + second_id)["reason"] == "Item out of stock");
 }
