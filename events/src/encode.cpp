@@ -68,13 +68,20 @@ public:
     }
 
 private:
+    // Runs of characters that need no escape are appended whole: one push_back per character
+    // was the encoder's largest cost (ids and timestamps have nothing to escape).
     void escaped(std::string_view s) {
         if (!plain_ascii(s)) {
             out_.append(nlohmann::json(s).dump());
             return;
         }
         out_.push_back('"');
-        for (char c : s) {
+        std::size_t run = 0;  // start of the characters not yet appended
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            const char c = s[i];
+            if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+            out_.append(s.data() + run, i - run);
+            run = i + 1;
             switch (c) {
                 case '"': out_.append("\\\""); break;
                 case '\\': out_.append("\\\\"); break;
@@ -83,17 +90,14 @@ private:
                 case '\n': out_.append("\\n"); break;
                 case '\r': out_.append("\\r"); break;
                 case '\t': out_.append("\\t"); break;
-                default:
-                    if (static_cast<unsigned char>(c) < 0x20) {
-                        static constexpr char kHex[] = "0123456789abcdef";
-                        out_.append("\\u00");
-                        out_.push_back(kHex[(c >> 4) & 0xf]);
-                        out_.push_back(kHex[c & 0xf]);
-                    } else {
-                        out_.push_back(c);
-                    }
+                default: {
+                    static constexpr char kHex[] = "0123456789abcdef";
+                    const char code[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+                    out_.append(code, sizeof code);
+                }
             }
         }
+        out_.append(s.data() + run, s.size() - run);
         out_.push_back('"');
     }
 
