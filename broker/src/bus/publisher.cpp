@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <map>
 #include <mutex>
@@ -57,6 +58,8 @@ struct Publisher::Impl {
     std::uint64_t checkpoint_seq = 0;  // guarded by mu; 0: nothing new to report
     std::array<int, 2> wake{-1, -1};
     std::thread io;
+    std::atomic<std::thread::id> io_id{};
+    bool queued_on_io = false;  // touched on the I/O thread only: enqueue() skipped the pipe
 
     Impl(const Endpoints& broker, PublisherOptions opts)
         : endpoint(broker.publish), curve(broker.curve), options(opts) {
@@ -66,6 +69,7 @@ struct Publisher::Impl {
         // The socket is created inside the thread that uses it (a ZeroMQ socket is not
         // thread-safe); connect errors surface in the log, not here.
         io = std::thread([this] {
+            io_id = std::this_thread::get_id();
             pthread_setname_np(pthread_self(), "bus-publisher");
             run();
         });
@@ -78,7 +82,9 @@ struct Publisher::Impl {
 
     // Hands events to the I/O thread. The I/O thread drains the pipe before it takes the whole
     // queue, so one wake-up per non-empty queue is enough: a batch of publishes costs one
-    // write(2), not one each, and events queued together leave in one frame.
+    // write(2), not one each, and events queued together leave in one frame. A publish from a
+    // `done` callback runs on the I/O thread itself, which looks at the queue before it polls
+    // again: no wake-up needed (a window refilled from its acks costs no pipe write and read).
     void enqueue(std::vector<Pending>& queued, bool wake) {
         bool first = false;
         {
@@ -91,7 +97,12 @@ struct Publisher::Impl {
         }
         // Stopped: resolved here, outside the lock.
         for (auto& p : queued) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
-        if (first && wake) notify();
+        if (!first || !wake) return;
+        if (std::this_thread::get_id() == io_id.load()) {
+            queued_on_io = true;
+            return;
+        }
+        notify();
     }
 
     void notify() {
@@ -191,7 +202,10 @@ struct Publisher::Impl {
                 zmq::pollitem_t{sock.handle(), 0, ZMQ_POLLIN, 0},
                 zmq::pollitem_t{nullptr, wake[0], ZMQ_POLLIN, 0}};
             try {
-                zmq::poll(items.data(), items.size(), kScanInterval);
+                // Publishes queued by this thread's own callbacks go out without waiting.
+                zmq::poll(items.data(), items.size(),
+                          queued_on_io ? std::chrono::milliseconds(0) : kScanInterval);
+                queued_on_io = false;
             } catch (const zmq::error_t& e) {
                 if (e.num() != EINTR) throw;
                 continue;
