@@ -36,6 +36,9 @@ struct BenchConfig {
     std::vector<int> publishers = {1, 8, 64};
     double broker_duration_s = 3;
     int window = 32;  // --broker: publishes each publisher keeps unacknowledged
+    // The suite's broker-alone throughput (the most publishers): the windows swept. A capacity
+    // is read where more in flight no longer buys more acks, as the sustained run is.
+    std::vector<int> suite_windows = {32, 128, 256};
     // The suite's sustained run: enough connections to keep every core busy, so the figure is
     // what the system sustains, not what a few clients each waiting for an answer can send.
     int sustained_connections = 1024;
