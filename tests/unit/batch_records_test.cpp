@@ -1,9 +1,11 @@
 // Unit tests of the batch frame records (op/bus/batch_records.hpp): what one side writes the
 // other reads back, and a damaged frame stops at the damage rather than inventing messages.
 #include "op/bus/batch_records.hpp"
+#include "op/bus/protocol.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,4 +61,23 @@ TEST_CASE("batch records: count_records counts a whole frame and refuses a damag
     CHECK(op::bus::count_records(frame) == 3u);
     CHECK(op::bus::count_records("") == 0u);
     CHECK_FALSE(op::bus::count_records(frame + "3 9\n{}").has_value());
+}
+
+TEST_CASE("live channel names: one fixed-width spelling per topic set, anything else refused") {
+    using op::bus::protocol::channel_name;
+    using op::bus::protocol::parse_channel_name;
+    for (std::uint64_t mask : {std::uint64_t{1}, std::uint64_t{0x1ff}, std::uint64_t{0x104},
+                               ~std::uint64_t{0}}) {
+        const std::string name = channel_name(mask);
+        CHECK(name.size() == 17);  // a prefix match of one name is never another name
+        CHECK(name[0] == '@');
+        CHECK(parse_channel_name(name) == mask);
+    }
+    CHECK(channel_name(0x1ff) == "@00000000000001ff");
+    for (const char* bad : {"", "@", "@1ff", "@00000000000000000", "#00000000000001ff",
+                            "@00000000000001FF", "@0000000000000000", "@0000000000000x1f",
+                            "@00000000000001f", "@-0000000000001ff"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_channel_name(bad));
+    }
 }

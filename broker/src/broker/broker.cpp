@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
@@ -59,7 +60,15 @@ struct Appended {
     std::uint64_t seq;
     std::string id;
     std::string_view topic;  // events::type_name: static
+    std::uint64_t topic_bit;  // 1 << EventType
     std::string json;
+};
+
+// A live channel some subscriber follows: the events of its topics, each frame saying the
+// seq of the channel's event before it, so a subscriber sees a lost frame.
+struct Channel {
+    std::string name;
+    std::uint64_t last = 0;  // the channel's last event sent (or the head when it opened)
 };
 
 // What tells that authorized_keys changed: `broker keys` replaces it by a rename (a new inode);
@@ -90,6 +99,7 @@ struct Broker::Impl {
     log::SegmentLog log;
     std::optional<IdIndex> ids;  // every event id in the log, for the duplicate check
     Checkpoints checkpoints;     // how far each consumer has got, for retention
+    std::map<std::uint64_t, Channel> channels;  // live channels followed, by topic set
     BrokerStats stats;
     runtime::RateLimitedLog refusals{"refusals"};
     // Set while the log cannot take writes (a failed write or fsync and no successful reopen
@@ -358,29 +368,32 @@ struct Broker::Impl {
         send_replies(replies);
     }
 
-    // A lone event goes as [topic, seq, json]; a group as few "_batch" frames as fit
-    // kMaxLiveBatchBytes, since each frame costs every subscriber a decryption.
+    // Each channel gets the group's events of its topics, as few frames as fit
+    // kMaxLiveBatchBytes (each frame costs its subscribers a decryption), each saying the seq
+    // of the channel's event before its first.
     void fan_out(const std::vector<Appended>& appended) {
-        std::size_t i = 0;
-        while (i < appended.size()) {
-            const std::string seq = std::to_string(appended[i].seq);
-            if (i + 1 == appended.size()) {
-                std::array<zmq::const_buffer, 3> frames = {zmq::buffer(appended[i].topic),
-                                                           zmq::buffer(seq),
-                                                           zmq::buffer(appended[i].json)};
+        if (appended.empty()) return;
+        std::string records;
+        for (auto& [mask, channel] : channels) {
+            std::size_t i = 0;
+            while (i < appended.size()) {
+                records.clear();
+                const std::string prev = std::to_string(channel.last);
+                for (; i < appended.size(); ++i) {
+                    const Appended& a = appended[i];
+                    if ((a.topic_bit & mask) == 0) continue;
+                    if (!records.empty() &&
+                        records.size() + a.json.size() > protocol::kMaxLiveBatchBytes) {
+                        break;
+                    }
+                    bus::append_record(records, std::to_string(a.seq), a.json);
+                    channel.last = a.seq;
+                }
+                if (records.empty()) break;
+                std::array<zmq::const_buffer, 3> frames = {
+                    zmq::buffer(channel.name), zmq::buffer(prev), zmq::buffer(records)};
                 zmq::send_multipart(live, frames);
-                return;
             }
-            std::string records;
-            while (i < appended.size() &&
-                   (records.empty() ||
-                    records.size() + appended[i].json.size() <= protocol::kMaxLiveBatchBytes)) {
-                bus::append_record(records, appended[i].topic, appended[i].json);
-                ++i;
-            }
-            std::array<zmq::const_buffer, 3> frames = {zmq::buffer(protocol::kLiveBatchTopic),
-                                                       zmq::buffer(seq), zmq::buffer(records)};
-            zmq::send_multipart(live, frames);
         }
     }
 
@@ -474,7 +487,9 @@ struct Broker::Impl {
         ids->insert(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
-        appended.push_back({seq, std::move(event.id), event.type_name(), std::move(encoded)});
+        appended.push_back({seq, std::move(event.id), event.type_name(),
+                            std::uint64_t{1} << static_cast<unsigned>(event.type()),
+                            std::move(encoded)});
         return {protocol::kAck, std::move(token), std::to_string(seq)};
     }
 
@@ -718,17 +733,34 @@ struct Broker::Impl {
         return type ? static_cast<std::size_t>(*type) : 0;
     }
 
+    // XPUB hands up the first subscription to a channel and the last unsubscription from it.
+    // A channel opens at the durable head: its subscribers repair anything before from replay.
+    // Anything that is not a channel name is ignored (such a subscriber gets nothing).
     void drain_subscriptions() {
         zmq::message_t m;
         while (live.recv(m, zmq::recv_flags::dontwait)) {
+            const auto bytes = m.to_string_view();
+            if (bytes.empty()) continue;
+            const auto mask = protocol::parse_channel_name(bytes.substr(1));
+            if (!mask || (*mask >> events::kEventTypeCount) != 0) continue;
+            if (bytes[0] == 1) {
+                channels.try_emplace(*mask, Channel{std::string(bytes.substr(1)),
+                                                    log.durable_head()});
+            } else if (bytes[0] == 0) {
+                channels.erase(*mask);
+            }
         }
     }
 
     void send_heartbeat() {
         const std::string head = std::to_string(log.durable_head());
-        std::array<zmq::const_buffer, 2> frames = {zmq::buffer(protocol::kHeartbeatTopic),
-                                                   zmq::buffer(head)};
-        zmq::send_multipart(live, frames, zmq::send_flags::dontwait);
+        for (const auto& [mask, channel] : channels) {
+            const std::string last = std::to_string(channel.last);
+            std::array<zmq::const_buffer, 4> frames = {zmq::buffer(channel.name),
+                                                       zmq::const_buffer(nullptr, 0),
+                                                       zmq::buffer(last), zmq::buffer(head)};
+            zmq::send_multipart(live, frames, zmq::send_flags::dontwait);
+        }
     }
 };
 

@@ -32,8 +32,8 @@ std::uint64_t parse_u64(std::string_view s) {
 
 struct LiveFrame {
     std::uint64_t seq;
-    std::string topic;
-    std::string json;  // empty for a topic this subscriber does not want: only its seq counts
+    std::uint64_t prev;  // the seq of the channel's event before this one
+    std::string json;
 };
 
 }  // namespace
@@ -42,6 +42,7 @@ struct Subscriber::Impl {
     SubscriberOptions options;
     std::string topics_csv;
     std::vector<bool> wanted;  // by EventType index
+    std::string channel;       // protocol::channel_name of the wanted topics
 
     zmq::context_t ctx{1};
     zmq::socket_t live{ctx, zmq::socket_type::sub};
@@ -70,29 +71,23 @@ struct Subscriber::Impl {
             if (!topics_csv.empty()) topics_csv += ',';
             topics_csv += events::type_name(t);
         }
+        static_assert(events::kEventTypeCount <= 64, "a channel's topic set is a 64-bit mask");
+        std::uint64_t mask = 0;
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+            if (wanted[i]) mask |= std::uint64_t{1} << i;
+        }
+        channel = protocol::channel_name(mask);
         for (auto* s : {&live, &replay}) s->set(zmq::sockopt::linger, 0);
         live.set(zmq::sockopt::rcvhwm, 0);
         replay.set(zmq::sockopt::rcvhwm, 0);
-        // Subscribe to everything: gaps are seen on the global seq (see the header).
-        live.set(zmq::sockopt::subscribe, "");
+        // Only this topic set's channel: its frames chain by prev_seq, which is how a gap shows.
+        live.set(zmq::sockopt::subscribe, channel);
         apply_client_curve(live, options.endpoints.curve);
         apply_client_curve(replay, options.endpoints.curve);
         live_handshakes.emplace(live, "live endpoint " + options.endpoints.live);
         replay_handshakes.emplace(replay, "replay endpoint " + options.endpoints.replay);
         live.connect(options.endpoints.live);
         replay.connect(options.endpoints.replay);
-    }
-
-    bool is_wanted(std::string_view topic) const {
-        if (options.topics.empty()) return topic != protocol::kHeartbeatTopic;
-        auto type = events::parse_type_name(topic);
-        return type && wanted[static_cast<std::size_t>(*type)];
-    }
-
-    // Every subscriber receives every event; the bytes of the ones it will never deliver are
-    // not copied.
-    LiveFrame live_frame(std::uint64_t seq, std::string_view topic, std::string_view json) const {
-        return {seq, std::string(topic), is_wanted(topic) ? std::string(json) : std::string()};
     }
 
     void deliver(std::uint64_t seq, std::string json, std::vector<Delivery>& out) {
@@ -169,7 +164,7 @@ struct Subscriber::Impl {
 
     void drain_buffered(std::vector<Delivery>& out) {
         while (!buffered.empty() && !replaying) {
-            if (buffered.front().seq > next_seq) {
+            if (buffered.front().seq >= next_seq && buffered.front().prev >= next_seq) {
                 start_replay();  // frames were dropped while the buffer was full
                 break;
             }
@@ -181,45 +176,49 @@ struct Subscriber::Impl {
 
     void on_live_event(LiveFrame f, std::vector<Delivery>& out) {
         if (f.seq < next_seq) return;  // already delivered (from replay)
+        head = std::max(head, f.seq);
         if (replaying) {
             if (buffered.size() < kMaxBufferedLive) buffered.push_back(std::move(f));
             return;
         }
-        if (f.seq > next_seq) {
-            head = std::max(head, f.seq);
+        if (f.prev >= next_seq) {
+            // The channel's event at prev never arrived (nor anything of ours before it).
             buffered.push_back(std::move(f));
             start_replay();
             return;
         }
-        if (is_wanted(f.topic)) deliver(f.seq, std::move(f.json), out);
+        deliver(f.seq, std::move(f.json), out);
         next_seq = f.seq + 1;
-        head = std::max(head, f.seq);
     }
 
     void on_live_message(std::vector<zmq::message_t>& msg, std::vector<Delivery>& out) {
-        if (msg.size() == 2 && msg[0].to_string_view() == protocol::kHeartbeatTopic) {
-            const auto announced = parse_u64(msg[1].to_string_view());
+        if (msg.empty() || msg[0].to_string_view() != channel) return;
+        if (msg.size() == 4 && msg[1].size() == 0) {
+            const auto last = parse_u64(msg[2].to_string_view());
+            const auto announced = parse_u64(msg[3].to_string_view());
             head = std::max(head, announced);
-            // Heartbeats follow the events on the same socket, so a head we have not seen
-            // means a live frame was lost.
-            if (!replaying && announced >= next_seq) start_replay();
+            if (replaying) return;
+            // Heartbeats follow the channel's frames on the same socket: a last event we have
+            // not reached was lost; otherwise nothing up to the head is ours.
+            if (last >= next_seq) {
+                start_replay();
+            } else if (buffered.empty()) {
+                next_seq = std::max(next_seq, announced + 1);
+            }
             return;
         }
         if (msg.size() != 3) return;
-        const auto seq = parse_u64(msg[1].to_string_view());
-        if (seq == 0) return;
-        if (msg[0].to_string_view() == protocol::kLiveBatchTopic) {
-            std::uint64_t next = seq;
-            const bool whole = parse_records(
-                msg[2].to_string_view(), [&](std::string_view topic, std::string_view json) {
-                    on_live_event(live_frame(next++, topic, json), out);
-                });
-            // The events after a damaged record are missing: the next frame or heartbeat shows
-            // the gap, and the replay endpoint fills it.
-            if (!whole) spdlog::warn("subscriber: a live batch from seq {} is malformed", next);
-            return;
-        }
-        on_live_event(live_frame(seq, msg[0].to_string_view(), msg[2].to_string_view()), out);
+        std::uint64_t prev = parse_u64(msg[1].to_string_view());
+        const bool whole = parse_records(
+            msg[2].to_string_view(), [&](std::string_view seq_text, std::string_view json) {
+                const auto seq = parse_u64(seq_text);
+                if (seq == 0 || seq <= prev) return;  // malformed: the gap shows later
+                on_live_event(LiveFrame{seq, prev, std::string(json)}, out);
+                prev = seq;
+            });
+        // The events after a damaged record are missing: the next frame or heartbeat shows the
+        // gap, and the replay endpoint fills it.
+        if (!whole) spdlog::warn("subscriber: a malformed live frame after seq {}", prev);
     }
 
     std::vector<Delivery> poll(std::chrono::milliseconds timeout, std::size_t max_events,

@@ -1,4 +1,4 @@
-// Many small messages in one frame: the live feed's "_batch", the publish endpoint's "PUBS"
+// Many small messages in one frame: a live channel's events, the publish endpoint's "PUBS"
 // and its "ACKS" answer.
 //
 // With CurveZMQ every frame is encrypted by its sender and decrypted by its receiver (once per
@@ -7,8 +7,8 @@
 // both cores in libsodium, the profile in docs/PERFORMANCE.md). N events in one frame cost one
 // of each, not N. The records are text, like every frame:
 //   <label> ' ' <body byte length> '\n' <body>      repeated
-// The label is a topic on the live feed, a publisher's token on the publish endpoint; it holds
-// no space or newline. The body is any bytes.
+// The label is the event's seq on the live feed, a publisher's token on the publish endpoint;
+// it holds no space or newline. The body is any bytes.
 #pragma once
 
 #include <charconv>

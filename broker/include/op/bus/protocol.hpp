@@ -19,11 +19,20 @@
 //                                        no answer. Retention deletes only what every consumer
 //                                        that ever reported has passed. With CurveZMQ the
 //                                        consumer must be the connection's own identity.
-//   live (XPUB, clients SUB; subscribe to "" and filter locally, see subscriber.hpp):
-//     <- [topic, seq, event_json]     an appended event, in seq order
-//     <- ["_batch", first_seq, records]  the events of one group, first_seq on, in one frame
-//                                        (batch_records.hpp: one encryption per subscriber)
-//     <- ["_hb", head_seq]            heartbeat, so an idle subscriber sees a lost tail
+//   live (XPUB, clients SUB): a subscriber subscribes to one channel, named after the set of
+//   topics it wants (channel_name: "@" and 16 hex digits, bit i for EventType i), and the
+//   broker sends each channel only the events of its topics, so a service is not woken, nor
+//   made to decrypt, for events it would discard.
+//     <- [channel, prev_seq, records]  events of the channel's topics, in seq order, as records
+//                                      (batch_records.hpp) <seq> <len>\n<event_json>. prev_seq
+//                                      is the seq of the channel's previous event (the log's
+//                                      durable head, for the first one after the broker opened
+//                                      the channel): a subscriber that has not reached prev_seq
+//                                      lost a frame and repairs from replay
+//     <- [channel, "", last_seq, head_seq]  heartbeat: the channel's last event, and the log's
+//                                      durable head; nothing for this channel lies between, so
+//                                      an idle subscriber sees a lost tail and moves past the
+//                                      events of other topics
 //   replay (ROUTER, clients DEALER):
 //     -> ["REPLAY", req_id, from_seq, max_events, topics]   topics: comma-separated, "" = all
 //     <- ["BATCH", req_id, head_seq, next_from, event_json...]
@@ -31,7 +40,11 @@
 //     from_seq 0 answers an empty BATCH with next_from = head + 1: the way to learn the head.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace op::bus::protocol {
@@ -46,11 +59,28 @@ inline constexpr std::string_view kUnavailable = "UNAVAILABLE";
 inline constexpr std::string_view kCheckpoint = "CKPT";
 inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kBatch = "BATCH";
-inline constexpr std::string_view kHeartbeatTopic = "_hb";
-inline constexpr std::string_view kLiveBatchTopic = "_batch";
-// Bytes of records in one live batch frame (a larger lone event goes alone): a frame stays
-// well under a subscriber's message limit.
+// Bytes of records in one live frame (a larger lone event goes alone): a frame stays well
+// under a subscriber's message limit.
 inline constexpr std::size_t kMaxLiveBatchBytes = 256 * 1024;
+
+// A live channel's name for a set of topics (bit i: events::EventType i). Every name has the
+// same length, so ZeroMQ's prefix match of a subscription is an exact match.
+inline std::string channel_name(std::uint64_t topic_mask) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string name(17, '@');
+    for (int i = 0; i < 16; ++i) name[16 - i] = kHex[(topic_mask >> (4 * i)) & 0xf];
+    return name;
+}
+
+// The topic set a channel name stands for; nullopt for anything else (an empty set included).
+inline std::optional<std::uint64_t> parse_channel_name(std::string_view name) {
+    if (name.size() != 17 || name[0] != '@') return std::nullopt;
+    std::uint64_t mask = 0;
+    const auto [ptr, ec] = std::from_chars(name.data() + 1, name.data() + name.size(), mask, 16);
+    if (ec != std::errc{} || ptr != name.data() + name.size() || mask == 0) return std::nullopt;
+    if (channel_name(mask) != name) return std::nullopt;  // one spelling per set
+    return mask;
+}
 
 // Bytes of records in one PUBS frame a publisher sends (a larger lone event goes as PUB).
 inline constexpr std::size_t kMaxPublishBatchBytes = 256 * 1024;

@@ -1,11 +1,13 @@
 // Subscribe from a checkpoint: replay from the log up to the head, then follow the live feed,
 // delivering every event of the chosen topics exactly once, in seq order, with no gap.
 //
-// The live socket receives every event (all topics) and the subscriber filters locally: a
-// contiguous global seq is what lets it see any loss, whichever topic it hit. A gap (a seq
-// skipped, or a heartbeat announcing a head it has not seen) is repaired from the replay
-// endpoint before anything later is delivered. Reconnects are ZeroMQ's; an unanswered replay
-// request is re-sent. Not thread-safe: one thread polls.
+// The live socket follows one channel, the broker's feed of just the chosen topics (protocol.hpp),
+// so a service is not woken for events it would discard. Each frame names the seq of the
+// channel's previous event: one the subscriber has not reached means a frame was lost, and so
+// does a heartbeat naming a last seq it has not reached. A gap is repaired from the replay
+// endpoint before anything later is delivered; a heartbeat that shows nothing missing moves
+// next_seq past the other topics' events up to the head. Reconnects are ZeroMQ's; an
+// unanswered replay request is re-sent. Not thread-safe: one thread polls.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,126 @@
+// The live feed's channels (protocol.hpp) against a real broker: a subscriber of some topics
+// gets only their events, in seq order, and still moves its next seq past the other topics'
+// events (from the heartbeats), so a service's checkpoint follows the log; a subscriber of all
+// topics sees every event; one that joins late gets the earlier ones from replay, then live.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "harness.hpp"
+#include "op/bus/publisher.hpp"
+#include "op/bus/subscriber.hpp"
+#include "op/events/event.hpp"
+#include "op/events/ids.hpp"
+
+using op::events::Event;
+using op::events::EventType;
+using op::test::poll_until;
+using op::test::System;
+using namespace std::chrono_literals;
+
+namespace {
+
+Event order_placed() {
+    Event e;
+    e.order_id = op::events::random_id();
+    e.id = op::events::derived_id(e.order_id, "OrderPlaced");
+    e.ts = op::events::now_timestamp();
+    e.data = op::events::OrderPlaced{"phone", 1, 1000, "channels"};
+    return e;
+}
+
+Event payment_verified() {
+    Event e;
+    e.order_id = op::events::random_id();
+    e.id = op::events::derived_id(e.order_id, "PaymentVerified");
+    e.causation_id = op::events::derived_id(e.order_id, "OrderPlaced");
+    e.ts = op::events::now_timestamp();
+    e.data = op::events::PaymentVerified{"phone", 1, 1000, "channels"};
+    return e;
+}
+
+// Polls until `want` events came (or the deadline), appending them to `got`.
+void collect(op::bus::Subscriber& sub, std::vector<op::bus::Delivery>& got, std::size_t want) {
+    poll_until(10s, [&] {
+        for (auto& d : sub.poll(50ms)) got.push_back(std::move(d));
+        return got.size() >= want;
+    });
+}
+
+void check_ascending(const std::vector<op::bus::Delivery>& got) {
+    for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i].event.seq > got[i - 1].event.seq);
+}
+
+}  // namespace
+
+TEST_CASE("live channels: a subscriber gets only its topics, in order, and moves past the rest") {
+    System system;
+    system.start("broker");
+    op::bus::Publisher orders(system.client("replay"));   // may publish OrderPlaced
+    op::bus::Publisher payments(system.client("payment"));  // may publish PaymentVerified
+
+    op::bus::Subscriber paid({system.client("inventory"), {EventType::PaymentVerified}, 1});
+    op::bus::Subscriber everything({system.client("order"), {}, 1});
+    // Both caught up (on an empty log) and live before anything is published.
+    REQUIRE(poll_until(10s, [&] {
+        paid.poll(10ms);
+        everything.poll(10ms);
+        return paid.caught_up() && everything.caught_up();
+    }));
+
+    constexpr int kEvents = 41;  // every fourth a PaymentVerified; the last an OrderPlaced
+    std::uint64_t last_seq = 0;
+    for (int i = 0; i < kEvents; ++i) {
+        auto& publisher = i % 4 == 3 ? payments : orders;
+        const auto r =
+            publisher.publish(i % 4 == 3 ? payment_verified() : order_placed(),
+                              std::chrono::steady_clock::now() + 10s)
+                .get();
+        REQUIRE(r.status == op::bus::PublishStatus::Appended);
+        last_seq = r.seq;
+    }
+    orders.stop();
+    payments.stop();
+
+    std::vector<op::bus::Delivery> got_paid, got_all;
+    collect(paid, got_paid, kEvents / 4);
+    collect(everything, got_all, kEvents);
+    REQUIRE(got_paid.size() == kEvents / 4);
+    for (const auto& d : got_paid) CHECK(d.event.type() == EventType::PaymentVerified);
+    check_ascending(got_paid);
+    REQUIRE(got_all.size() == kEvents);
+    for (std::size_t i = 0; i < got_all.size(); ++i) CHECK(got_all[i].event.seq == i + 1);
+
+    // The last event is an OrderPlaced: the PaymentVerified subscriber learns from a heartbeat
+    // that nothing up to the head is its, so its checkpoint can pass it.
+    CHECK(got_paid.back().event.seq < last_seq);
+    CHECK(poll_until(10s, [&] {
+        for (auto& d : paid.poll(50ms)) got_paid.push_back(std::move(d));
+        return paid.next_seq() > last_seq;
+    }));
+    CHECK(got_paid.size() == kEvents / 4);  // and nothing more came
+}
+
+TEST_CASE("live channels: a subscriber that joins late gets the earlier events from replay, then live ones") {
+    System system;
+    system.start("broker");
+    op::bus::Publisher orders(system.client("replay"));
+    for (int i = 0; i < 25; ++i) {
+        REQUIRE(orders.publish(order_placed(), std::chrono::steady_clock::now() + 10s).get()
+                    .durable());
+    }
+    op::bus::Subscriber late({system.client("payment"), {EventType::OrderPlaced}, 1});
+    std::vector<op::bus::Delivery> got;
+    collect(late, got, 25);
+    CHECK(got.size() == 25);
+    for (int i = 0; i < 25; ++i) {
+        REQUIRE(orders.publish(order_placed(), std::chrono::steady_clock::now() + 10s).get()
+                    .durable());
+    }
+    collect(late, got, 50);
+    REQUIRE(got.size() == 50);
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].event.seq == i + 1);
+    orders.stop();
+}
