@@ -59,8 +59,7 @@ struct PendingReply {
 struct Appended {
     std::uint64_t seq;
     std::string id;
-    std::string_view topic;  // events::type_name: static
-    std::uint64_t topic_bit;  // 1 << EventType
+    std::uint64_t topic_bit;  // 1 << EventType: which live channels carry it
     std::string json;
 };
 
@@ -487,7 +486,7 @@ struct Broker::Impl {
         ids->insert(event.id, seq);
         ++stats.appended;
         spdlog::debug("appended seq {} {} order {}", seq, event.type_name(), event.order_id);
-        appended.push_back({seq, std::move(event.id), event.type_name(),
+        appended.push_back({seq, std::move(event.id),
                             std::uint64_t{1} << static_cast<unsigned>(event.type()),
                             std::move(encoded)});
         return {protocol::kAck, std::move(token), std::to_string(seq)};
