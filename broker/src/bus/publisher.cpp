@@ -171,11 +171,21 @@ struct Publisher::Impl {
             to_send.clear();
         };
 
+        // When the broker last answered anything, and the latest send time among the events it
+        // answered. The broker answers one connection's publishes in the order they came, so
+        // an event still unanswered while one sent after it was answered was lost (a broker
+        // restart, a dropped connection); one merely queued behind a slow group is not, and
+        // re-sending it would only add load when the broker is already behind.
+        Clock::time_point last_answer_at = Clock::now();
+        Clock::time_point newest_answered_sent{};
+
         // One answer from the broker, to a PUB or within an ACKS.
         auto resolve = [&](std::string_view token, std::string_view kind,
                            std::string_view value) {
+            last_answer_at = Clock::now();
             auto it = in_flight.find(parse_u64(token));
             if (it == in_flight.end()) return;  // answer to a re-send already resolved
+            newest_answered_sent = std::max(newest_answered_sent, it->second.last_sent);
             if (kind == protocol::kUnavailable &&
                 it->second.when_unavailable == WhenUnavailable::Retry) {
                 // Not stored: re-sent on the retry timer, measured from this answer.
@@ -288,7 +298,12 @@ struct Publisher::Impl {
                         it = in_flight.erase(it);
                         continue;
                     }
-                    if (!p.sent || now - p.last_sent >= options.retry_interval) {
+                    // Re-sent once it is overdue and either the broker has gone quiet (down,
+                    // restarting, stopped) or it answered something sent after this one.
+                    const bool overdue = now - p.last_sent >= options.retry_interval;
+                    const bool broker_quiet = now - last_answer_at >= options.retry_interval;
+                    const bool overtaken = newest_answered_sent > p.last_sent;
+                    if (!p.sent || (overdue && (broker_quiet || overtaken))) {
                         to_send.emplace_back(it->first, &p);
                     }
                     ++it;

@@ -1,8 +1,11 @@
 // Publish-with-ack: the client side of the broker's publish endpoint.
 //
 // An event counts as published only when the broker acknowledges it, which it does after the
-// event is fdatasynced. Unacknowledged events are re-sent on a timer (and so across a broker
-// restart); the broker drops re-sends by event id and answers DUP with the original seq, so a
+// event is fdatasynced. An unacknowledged event is re-sent once retry_interval has passed and
+// either the broker has answered nothing for that long (down, restarting) or it has answered an
+// event sent after this one (so this one was lost, e.g. across a broker restart); an event
+// merely queued behind a busy broker is not re-sent, so a slow broker is not flooded with
+// copies. The broker drops re-sends by event id and answers DUP with the original seq, so a
 // retry never appends twice. Thread-safe: any thread may publish; one I/O thread inside owns
 // the socket and pipelines every pending event.
 #pragma once
@@ -51,6 +54,7 @@ struct PublishResult {
 };
 
 struct PublisherOptions {
+    // How long an unanswered event waits before it may be re-sent (see above).
     std::chrono::milliseconds retry_interval{1000};
     // A ZeroMQ context to make the socket in, so that many publishers in one process share its
     // I/O thread (it must outlive them); null: the publisher makes its own.

@@ -1,0 +1,214 @@
+// The bus Publisher against a real broker and against a stand-in broker the test controls:
+// publishes made from `done` callbacks (on the publisher's own I/O thread) all leave, in order;
+// a broker that is slow but answering in order is not sent copies of what it has queued; a
+// publish the broker lost is re-sent once the broker answers one sent after it.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "harness.hpp"
+#include "op/bus/batch_records.hpp"
+#include "op/bus/protocol.hpp"
+#include "op/bus/publisher.hpp"
+#include "op/events/event.hpp"
+#include "op/events/ids.hpp"
+
+using op::test::System;
+using namespace std::chrono_literals;
+
+namespace {
+
+op::events::Event placed(int n) {
+    op::events::Event e;
+    e.order_id = op::events::random_id();
+    e.id = op::events::derived_id(e.order_id, "OrderPlaced");
+    e.ts = op::events::now_timestamp();
+    e.data = op::events::OrderPlaced{"phone", 1 + n % 3, 1000, "callbacks"};
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("publishes made from done callbacks, on the publisher's own thread, all go out in order") {
+    System system;
+    system.start("broker");
+    // The replay tool's identity may publish OrderPlaced.
+    op::bus::Publisher publisher(system.client("replay"));
+
+    constexpr int kChains = 4;      // chains in flight at once
+    constexpr int kPerChain = 150;  // each link published from the last one's callback
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::vector<std::uint64_t>> seqs(kChains);
+    int finished = 0;
+    std::atomic<int> failures{0};
+
+    std::function<void(int, int)> link = [&](int chain, int n) {
+        publisher.publish_then(
+            placed(n), std::chrono::steady_clock::now() + 30s, op::bus::WhenUnavailable::Retry,
+            [&, chain, n](op::bus::PublishResult result) {
+                if (result.status != op::bus::PublishStatus::Appended) ++failures;
+                seqs[chain].push_back(result.seq);  // this chain's callbacks never overlap
+                if (n + 1 < kPerChain && result.durable()) return link(chain, n + 1);
+                std::lock_guard lock(mu);
+                ++finished;
+                cv.notify_all();
+            });
+    };
+    for (int c = 0; c < kChains; ++c) link(c, 0);
+
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 60s, [&] { return finished == kChains; }));
+    CHECK(failures == 0);
+    for (const auto& chain : seqs) {
+        REQUIRE(chain.size() == kPerChain);
+        for (std::size_t i = 1; i < chain.size(); ++i) CHECK(chain[i] > chain[i - 1]);
+    }
+    lock.unlock();
+    publisher.stop();
+}
+
+namespace {
+
+// A stand-in for the broker's publish endpoint (plain, no CurveZMQ): it takes PUB and PUBS
+// frames, counts every token it receives (re-sends included) and answers a token with ACK only
+// when the test says so.
+class StandInBroker {
+public:
+    StandInBroker() : router_(ctx_, zmq::socket_type::router) {
+        router_.set(zmq::sockopt::linger, 0);
+        router_.bind("tcp://127.0.0.1:*");
+        endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+    }
+
+    op::bus::Endpoints endpoints() const {
+        op::bus::Endpoints e;
+        e.publish = endpoint_;
+        return e;
+    }
+
+    // Receives what arrives within `wait`; returns the tokens in arrival order.
+    std::vector<std::string> receive(std::chrono::milliseconds wait) {
+        std::vector<std::string> tokens;
+        zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, wait) <= 0) return tokens;
+        std::vector<zmq::message_t> msg;
+        while (zmq::recv_multipart(router_, std::back_inserter(msg), zmq::recv_flags::dontwait)) {
+            if (msg.size() == 4 && msg[1].to_string_view() == op::bus::protocol::kPublish) {
+                tokens.push_back(msg[2].to_string());
+            } else if (msg.size() == 4 &&
+                       msg[1].to_string_view() == op::bus::protocol::kPublishBatch) {
+                op::bus::parse_records(msg[3].to_string_view(),
+                                       [&](std::string_view token, std::string_view) {
+                                           tokens.emplace_back(token);
+                                       });
+            }
+            if (!msg.empty()) peer_ = msg[0].to_string();
+            msg.clear();
+        }
+        for (const auto& t : tokens) ++received_[t];
+        return tokens;
+    }
+
+    void ack(const std::string& token) {
+        std::array<zmq::const_buffer, 4> frames = {zmq::buffer(peer_),
+                                                   zmq::buffer(op::bus::protocol::kAck),
+                                                   zmq::buffer(token), zmq::buffer(token)};
+        zmq::send_multipart(router_, frames);
+    }
+
+    int times_received(const std::string& token) const {
+        auto it = received_.find(token);
+        return it == received_.end() ? 0 : it->second;
+    }
+
+private:
+    zmq::context_t ctx_{1};
+    zmq::socket_t router_;
+    std::string endpoint_;
+    std::string peer_;
+    std::map<std::string, int> received_;
+};
+
+}  // namespace
+
+TEST_CASE("publisher: a broker that is slow but answers in order is not sent copies of what it holds") {
+    StandInBroker broker;
+    op::bus::PublisherOptions options;
+    options.retry_interval = std::chrono::milliseconds(600);
+    op::bus::Publisher publisher(broker.endpoints(), options);
+
+    constexpr int kEvents = 120;
+    std::vector<std::future<op::bus::PublishResult>> results;
+    for (int i = 0; i < kEvents; ++i) results.push_back(publisher.publish(placed(i)));
+
+    // All of them arrive; then one answer every ~10 ms, in order: the last is answered ~1.2 s
+    // on, two retry intervals after it was sent, while answers never stop coming.
+    std::vector<std::string> queue;
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (queue.size() < kEvents && std::chrono::steady_clock::now() < give_up) {
+        for (auto& t : broker.receive(100ms)) queue.push_back(t);
+    }
+    REQUIRE(queue.size() == kEvents);
+    for (const auto& token : queue) {
+        broker.ack(token);
+        broker.receive(10ms);
+    }
+    for (auto& r : results) {
+        REQUIRE(r.wait_for(10s) == std::future_status::ready);
+        CHECK(r.get().status == op::bus::PublishStatus::Appended);
+    }
+    broker.receive(100ms);
+    for (const auto& token : queue) {
+        CAPTURE(token);
+        CHECK(broker.times_received(token) == 1);
+    }
+    publisher.stop();
+}
+
+TEST_CASE("publisher: a publish the broker lost is re-sent once it answers one sent after it") {
+    StandInBroker broker;
+    op::bus::PublisherOptions options;
+    options.retry_interval = std::chrono::milliseconds(300);
+    op::bus::Publisher publisher(broker.endpoints(), options);
+
+    auto lost = publisher.publish(placed(0));
+    std::vector<std::string> first;
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (first.empty() && std::chrono::steady_clock::now() < give_up) {
+        first = broker.receive(100ms);
+    }
+    REQUIRE(first.size() == 1);
+    const std::string lost_token = first.front();  // dropped: never answered
+
+    // Later publishes are answered at once and keep coming, so the broker never looks quiet:
+    // only their being answered says the first one was lost.
+    std::vector<std::future<op::bus::PublishResult>> later;
+    while (broker.times_received(lost_token) < 2 && std::chrono::steady_clock::now() < give_up) {
+        later.push_back(publisher.publish(placed(1)));
+        for (auto& t : broker.receive(50ms)) {
+            if (t != lost_token) broker.ack(t);
+        }
+    }
+    REQUIRE(broker.times_received(lost_token) == 2);
+    broker.ack(lost_token);
+    REQUIRE(lost.wait_for(10s) == std::future_status::ready);
+    CHECK(lost.get().status == op::bus::PublishStatus::Appended);
+    for (auto& r : later) {
+        REQUIRE(r.wait_for(10s) == std::future_status::ready);
+        CHECK(r.get().durable());
+    }
+    publisher.stop();
+}
