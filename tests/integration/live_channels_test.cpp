@@ -12,34 +12,16 @@
 #include "op/bus/publisher.hpp"
 #include "op/bus/subscriber.hpp"
 #include "op/events/event.hpp"
-#include "op/events/ids.hpp"
+#include "sample_events.hpp"
 
-using op::events::Event;
 using op::events::EventType;
+using op::test::order_placed_event;
+using op::test::payment_verified_event;
 using op::test::poll_until;
 using op::test::System;
 using namespace std::chrono_literals;
 
 namespace {
-
-Event order_placed() {
-    Event e;
-    e.order_id = op::events::random_id();
-    e.id = op::events::derived_id(e.order_id, "OrderPlaced");
-    e.ts = op::events::now_timestamp();
-    e.data = op::events::OrderPlaced{"phone", 1, 1000, "channels"};
-    return e;
-}
-
-Event payment_verified() {
-    Event e;
-    e.order_id = op::events::random_id();
-    e.id = op::events::derived_id(e.order_id, "PaymentVerified");
-    e.causation_id = op::events::derived_id(e.order_id, "OrderPlaced");
-    e.ts = op::events::now_timestamp();
-    e.data = op::events::PaymentVerified{"phone", 1, 1000, "channels"};
-    return e;
-}
 
 // Polls until `want` events came (or the deadline), appending them to `got`.
 void collect(op::bus::Subscriber& sub, std::vector<op::bus::Delivery>& got, std::size_t want) {
@@ -75,7 +57,7 @@ TEST_CASE("live channels: a subscriber gets only its topics, in order, and moves
     for (int i = 0; i < kEvents; ++i) {
         auto& publisher = i % 4 == 3 ? payments : orders;
         const auto r =
-            publisher.publish(i % 4 == 3 ? payment_verified() : order_placed(),
+            publisher.publish(i % 4 == 3 ? payment_verified_event() : order_placed_event(),
                               std::chrono::steady_clock::now() + 10s)
                 .get();
         REQUIRE(r.status == op::bus::PublishStatus::Appended);
@@ -108,7 +90,7 @@ TEST_CASE("live channels: a subscriber that joins late gets the earlier events f
     system.start("broker");
     op::bus::Publisher orders(system.client("replay"));
     for (int i = 0; i < 25; ++i) {
-        REQUIRE(orders.publish(order_placed(), std::chrono::steady_clock::now() + 10s).get()
+        REQUIRE(orders.publish(order_placed_event(), std::chrono::steady_clock::now() + 10s).get()
                     .durable());
     }
     op::bus::Subscriber late({system.client("payment"), {EventType::OrderPlaced}, 1});
@@ -116,7 +98,7 @@ TEST_CASE("live channels: a subscriber that joins late gets the earlier events f
     collect(late, got, 25);
     CHECK(got.size() == 25);
     for (int i = 0; i < 25; ++i) {
-        REQUIRE(orders.publish(order_placed(), std::chrono::steady_clock::now() + 10s).get()
+        REQUIRE(orders.publish(order_placed_event(), std::chrono::steady_clock::now() + 10s).get()
                     .durable());
     }
     collect(late, got, 50);

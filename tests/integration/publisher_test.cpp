@@ -23,23 +23,11 @@
 #include "op/bus/protocol.hpp"
 #include "op/bus/publisher.hpp"
 #include "op/events/event.hpp"
-#include "op/events/ids.hpp"
+#include "sample_events.hpp"
 
 using op::test::System;
+using op::test::order_placed_event;
 using namespace std::chrono_literals;
-
-namespace {
-
-op::events::Event placed(int n) {
-    op::events::Event e;
-    e.order_id = op::events::random_id();
-    e.id = op::events::derived_id(e.order_id, "OrderPlaced");
-    e.ts = op::events::now_timestamp();
-    e.data = op::events::OrderPlaced{"phone", 1 + n % 3, 1000, "callbacks"};
-    return e;
-}
-
-}  // namespace
 
 TEST_CASE("publishes made from done callbacks, on the publisher's own thread, all go out in order") {
     System system;
@@ -57,7 +45,8 @@ TEST_CASE("publishes made from done callbacks, on the publisher's own thread, al
 
     std::function<void(int, int)> link = [&](int chain, int n) {
         publisher.publish_then(
-            placed(n), std::chrono::steady_clock::now() + 30s, op::bus::WhenUnavailable::Retry,
+            order_placed_event(), std::chrono::steady_clock::now() + 30s,
+            op::bus::WhenUnavailable::Retry,
             [&, chain, n](op::bus::PublishResult result) {
                 if (result.status != op::bus::PublishStatus::Appended) ++failures;
                 seqs[chain].push_back(result.seq);  // this chain's callbacks never overlap
@@ -152,7 +141,7 @@ TEST_CASE("publisher: a broker that is slow but answers in order is not sent cop
 
     constexpr int kEvents = 120;
     std::vector<std::future<op::bus::PublishResult>> results;
-    for (int i = 0; i < kEvents; ++i) results.push_back(publisher.publish(placed(i)));
+    for (int i = 0; i < kEvents; ++i) results.push_back(publisher.publish(order_placed_event()));
 
     // All of them arrive; then one answer every ~10 ms, in order: the last is answered ~1.2 s
     // on, two retry intervals after it was sent, while answers never stop coming.
@@ -184,7 +173,7 @@ TEST_CASE("publisher: a publish the broker lost is re-sent once it answers one s
     options.retry_interval = std::chrono::milliseconds(300);
     op::bus::Publisher publisher(broker.endpoints(), options);
 
-    auto lost = publisher.publish(placed(0));
+    auto lost = publisher.publish(order_placed_event());
     std::vector<std::string> first;
     const auto give_up = std::chrono::steady_clock::now() + 30s;
     while (first.empty() && std::chrono::steady_clock::now() < give_up) {
@@ -197,7 +186,7 @@ TEST_CASE("publisher: a publish the broker lost is re-sent once it answers one s
     // only their being answered says the first one was lost.
     std::vector<std::future<op::bus::PublishResult>> later;
     while (broker.times_received(lost_token) < 2 && std::chrono::steady_clock::now() < give_up) {
-        later.push_back(publisher.publish(placed(1)));
+        later.push_back(publisher.publish(order_placed_event()));
         for (auto& t : broker.receive(50ms)) {
             if (t != lost_token) broker.ack(t);
         }

@@ -17,27 +17,20 @@
 #include "op/events/ids.hpp"
 #include "op/security/keys.hpp"
 #include "order_api.hpp"
+#include "sample_events.hpp"
 #include "zmq_client.hpp"
 
 using nlohmann::json;
 using op::test::Process;
 using op::test::System;
 using op::test::SystemOptions;
+using op::test::order_placed_event;
 using op::test::poll_until;
 using namespace std::chrono_literals;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-op::events::Event order_placed(const std::string& order_id) {
-    op::events::Event e;
-    e.order_id = order_id;
-    e.id = op::events::derived_id(order_id, "OrderPlaced");
-    e.ts = op::events::now_timestamp();
-    e.data = op::events::OrderPlaced{"phone", 1, 100, "mallory"};
-    return e;
-}
 
 op::bus::PublishResult publish_within(const op::bus::Endpoints& broker,
                                       const op::events::Event& event,
@@ -90,12 +83,13 @@ TEST_CASE("a client with an unknown key can neither publish nor subscribe") {
     op::bus::SubscriberOptions sub;
     sub.endpoints = stranger;
     op::bus::Subscriber subscriber(sub);
-    const auto result = publish_within(stranger, order_placed("stranger-order"), 2s);
+    const auto result = publish_within(stranger, order_placed_event("stranger-order"), 2s);
     CHECK(result.status == op::bus::PublishStatus::TimedOut);
     CHECK(broker_logged(system, "unknown key " + stranger.curve.public_key, 5s));
 
     // A known client's event flows; the stranger's subscriber still sees nothing.
-    REQUIRE(publish_within(system.client("replay"), order_placed("real-order"), 10s).durable());
+    REQUIRE(publish_within(system.client("replay"), order_placed_event("real-order"), 10s)
+                .durable());
     CHECK(subscriber.poll(500ms).empty());
     CHECK_FALSE(subscriber.caught_up());
     CHECK_FALSE(log_has_order(system, "stranger-order"));
@@ -157,10 +151,10 @@ TEST_CASE("a client with the wrong server key is not let in") {
     system.start("broker");
     auto endpoints = system.client("replay");
     endpoints.curve.server_public = op::security::generate_key_pair().public_key;
-    CHECK(publish_within(endpoints, order_placed("wrong-server-key"), 2s).status ==
+    CHECK(publish_within(endpoints, order_placed_event("wrong-server-key"), 2s).status ==
           op::bus::PublishStatus::TimedOut);
     // The right key works from the same identity.
-    REQUIRE(publish_within(system.client("replay"), order_placed("right-server-key"), 10s)
+    REQUIRE(publish_within(system.client("replay"), order_placed_event("right-server-key"), 10s)
                 .durable());
     CHECK_FALSE(log_has_order(system, "wrong-server-key"));
 }
@@ -174,7 +168,7 @@ TEST_CASE("a client using NULL security against the CURVE endpoints gets nothing
     sub.set(zmq::sockopt::subscribe, "");
     auto replay = op::test::raw_client(ctx, zmq::socket_type::dealer, system.replay_endpoint());
 
-    const std::string null_json = op::events::encode(order_placed("null-order"));
+    const std::string null_json = op::events::encode(order_placed_event("null-order"));
     std::array<zmq::const_buffer, 3> frames = {zmq::str_buffer("PUB"), zmq::str_buffer("1"),
                                                zmq::buffer(null_json)};
     REQUIRE(zmq::send_multipart(pub, frames, zmq::send_flags::dontwait));
@@ -207,7 +201,9 @@ TEST_CASE("a revoked key stops working at once, without restarting anything, and
 
     // Before: the replay identity publishes and reads.
     op::bus::Publisher publisher(replay_keys);
-    REQUIRE(publisher.publish(order_placed("before-revoke"), Clock::now() + 10s).get().durable());
+    REQUIRE(publisher.publish(order_placed_event("before-revoke"), Clock::now() + 10s)
+                .get()
+                .durable());
     op::bus::SubscriberOptions sub;
     sub.endpoints = replay_keys;
     op::bus::Subscriber subscriber(sub);
@@ -222,7 +218,7 @@ TEST_CASE("a revoked key stops working at once, without restarting anything, and
     REQUIRE(broker_logged(system, "endpoints bound again", 10s));
 
     // The same publisher, already connected, can no longer publish...
-    CHECK(publisher.publish(order_placed("after-revoke"), Clock::now() + 2s).get().status ==
+    CHECK(publisher.publish(order_placed_event("after-revoke"), Clock::now() + 2s).get().status ==
           op::bus::PublishStatus::TimedOut);
     publisher.stop();
     // ... its subscriber gets none of a new order's events, while the services, which
@@ -260,7 +256,8 @@ TEST_CASE("a revoked key stops working at once, without restarting anything, and
     const auto rotated = run_keys(system, {"rotate", "replay"});
     CHECK_MESSAGE(rotated.find("new key for \"replay\"") != std::string::npos, rotated);
     REQUIRE(broker_logged(system, "authorized_keys reloaded: 7 keys", 10s));
-    CHECK(publish_within(system.client("replay"), order_placed("after-rotate"), 10s).durable());
+    CHECK(publish_within(system.client("replay"), order_placed_event("after-rotate"), 10s)
+              .durable());
 }
 
 TEST_CASE("no ZAP handler, no service: the broker will not start without one") {
@@ -280,8 +277,8 @@ TEST_CASE("a ZAP handler that fails while the broker runs takes the broker down 
     // The first handshake is answered (the first publisher's); the second fails the handler.
     system.set_env("broker", {{"OP_FAILPOINTS", "broker.zap_request=eio@2"}});
     system.start("broker");
-    REQUIRE(publish_within(system.client("replay"), order_placed("first"), 10s).durable());
-    const auto late = publish_within(system.client("replay"), order_placed("late"), 3s);
+    REQUIRE(publish_within(system.client("replay"), order_placed_event("first"), 10s).durable());
+    const auto late = publish_within(system.client("replay"), order_placed_event("late"), 3s);
     CHECK(late.status == op::bus::PublishStatus::TimedOut);
     const auto status = system.process("broker").wait_for(10s);
     REQUIRE(status.has_value());

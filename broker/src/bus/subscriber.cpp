@@ -41,8 +41,7 @@ struct LiveFrame {
 struct Subscriber::Impl {
     SubscriberOptions options;
     std::string topics_csv;
-    std::vector<bool> wanted;  // by EventType index
-    std::string channel;       // protocol::channel_name of the wanted topics
+    std::string channel;  // protocol::channel_name of the wanted topics
 
     zmq::context_t ctx{1};
     zmq::socket_t live{ctx, zmq::socket_type::sub};
@@ -65,16 +64,15 @@ struct Subscriber::Impl {
 
     explicit Impl(SubscriberOptions opts)
         : options(std::move(opts)), next_seq(std::max<std::uint64_t>(1, options.from_seq)) {
-        wanted.assign(events::kEventTypeCount, options.topics.empty());
+        static_assert(events::kEventTypeCount < 64, "a channel's topic set is a 64-bit mask");
+        // No topics: every topic.
+        std::uint64_t mask = options.topics.empty()
+                                 ? (std::uint64_t{1} << events::kEventTypeCount) - 1
+                                 : 0;
         for (auto t : options.topics) {
-            wanted[static_cast<std::size_t>(t)] = true;
+            mask |= std::uint64_t{1} << static_cast<unsigned>(t);
             if (!topics_csv.empty()) topics_csv += ',';
             topics_csv += events::type_name(t);
-        }
-        static_assert(events::kEventTypeCount <= 64, "a channel's topic set is a 64-bit mask");
-        std::uint64_t mask = 0;
-        for (std::size_t i = 0; i < wanted.size(); ++i) {
-            if (wanted[i]) mask |= std::uint64_t{1} << i;
         }
         channel = protocol::channel_name(mask);
         for (auto* s : {&live, &replay}) s->set(zmq::sockopt::linger, 0);
