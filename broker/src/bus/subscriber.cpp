@@ -235,19 +235,31 @@ struct Subscriber::Impl {
                                     : std::chrono::milliseconds(0);
             if (wait.count() < 0) wait = std::chrono::milliseconds(0);
             if (replaying) wait = std::min(wait, options.replay_timeout);
-            std::array<zmq::pollitem_t, 3> items = {
-                zmq::pollitem_t{live.handle(), 0, ZMQ_POLLIN, 0},
-                zmq::pollitem_t{replay.handle(), 0, ZMQ_POLLIN, 0},
-                zmq::pollitem_t{nullptr, wake_fd, ZMQ_POLLIN, 0}};
+            // The replay socket only has something to say in answer to a request, and zmq_poll
+            // costs a getpid(2) and a poll(2) for every socket it looks at. A late answer to an
+            // old request waits there until the next replay, which skips it by its id.
+            std::array<zmq::pollitem_t, 3> items{};
+            std::size_t watched = 0;
+            const auto watch = [&](void* socket, int fd) {
+                items[watched] = zmq::pollitem_t{socket, fd, ZMQ_POLLIN, 0};
+                return watched++;
+            };
+            const std::size_t live_at = watch(live.handle(), 0);
+            const std::size_t replay_at =
+                replaying || request_outstanding ? watch(replay.handle(), 0) : items.size();
+            const std::size_t wake_at = wake_fd >= 0 ? watch(nullptr, wake_fd) : items.size();
+            const auto ready = [&](std::size_t at) {
+                return at < watched && (items[at].revents & ZMQ_POLLIN) != 0;
+            };
             try {
-                zmq::poll(items.data(), wake_fd >= 0 ? 3 : 2, wait);
+                zmq::poll(items.data(), watched, wait);
             } catch (const zmq::error_t& e) {
                 if (e.num() != EINTR) throw;
                 return out;  // a signal: let the caller look at its stop flag
             }
             live_handshakes->check();
             replay_handshakes->check();
-            if (items[1].revents & ZMQ_POLLIN) {
+            if (ready(replay_at)) {
                 while (out.size() < max_events) {
                     msg.clear();
                     if (!zmq::recv_multipart(replay, std::back_inserter(msg),
@@ -257,7 +269,7 @@ struct Subscriber::Impl {
                     on_replay_reply(msg, out);
                 }
             }
-            if (items[0].revents & ZMQ_POLLIN) {
+            if (ready(live_at)) {
                 while (out.size() < max_events) {
                     msg.clear();
                     if (!zmq::recv_multipart(live, std::back_inserter(msg),
@@ -267,7 +279,7 @@ struct Subscriber::Impl {
                     on_live_message(msg, out);
                 }
             }
-            if (!out.empty() || (items[2].revents & ZMQ_POLLIN) || Clock::now() >= deadline) {
+            if (!out.empty() || ready(wake_at) || Clock::now() >= deadline) {
                 return out;
             }
         }
