@@ -154,7 +154,10 @@ TEST_CASE("segment log: append, sync and read back") {
         REQUIRE(files.size() == 1);
         CHECK(files[0].filename() == "00000000000000000001.seg");
         const std::string bytes = read_file(files[0]);
-        REQUIRE(bytes.size() == 3 * kHeader + 5 + 0 + 5);
+        // The records, then the zeros written ahead of them.
+        constexpr std::size_t kRecords = 3 * kHeader + 5 + 0 + 5;
+        REQUIRE(bytes.size() == kRecords + SegmentLog::kPreallocateBytes);
+        CHECK(bytes.find_first_not_of('\0', kRecords) == std::string::npos);
         CHECK(load_le(bytes, 0, 4) == 5);
         CHECK(load_le(bytes, 8, 8) == 1);
         CHECK(bytes.substr(kHeader, 5) == "alpha");
@@ -234,7 +237,10 @@ TEST_CASE("segment log: segments roll at segment_bytes and reads cross their bou
     CHECK(files[2].filename() == "00000000000000000019.seg");
     CHECK(files[3].filename() == "00000000000000000028.seg");
     CHECK(fs::file_size(files[0]) == 9 * kRecord);
-    CHECK(fs::file_size(files[3]) == 3 * kRecord);
+    CHECK(fs::file_size(files[1]) == 9 * kRecord);  // full segments keep no zeros
+    CHECK(fs::file_size(files[2]) == 9 * kRecord);
+    // The one appended to holds 3 records, zero-filled up to segment_bytes.
+    CHECK(fs::file_size(files[3]) == kSegmentBytes);
 
     SegmentLog log(options_in(dir, kSegmentBytes));
     CHECK(log.recovery().segments == 4);
@@ -256,7 +262,8 @@ TEST_CASE("segment log: a record larger than segment_bytes is kept whole in one 
     const auto files = segment_files(opts.dir);
     REQUIRE(files.size() == 3);
     CHECK(fs::file_size(files[0]) == kHeader + 3000);
-    CHECK(fs::file_size(files[2]) == kHeader + 10);
+    CHECK(fs::file_size(files[1]) == kHeader + 3000);
+    CHECK(fs::file_size(files[2]) == 1000);  // kHeader + 10, zero-filled to segment_bytes
     SegmentLog log(opts);
     const auto records = log.read(1, 10);
     REQUIRE(records.size() == 3);
@@ -356,8 +363,10 @@ TEST_CASE("segment log: recovery cuts a torn or corrupt tail off the last segmen
     }
     const fs::path last = segment_files(opts.dir).back();
     REQUIRE(last.filename() == "00000000000000000010.seg");
+    // Without the zeros written ahead of the records: a log from before they were, or one a
+    // crash left before they reached the disk. (Torn records followed by zeros: below.)
+    fs::resize_file(last, 3 * kRecord);
     const std::uint64_t size = fs::file_size(last);
-    REQUIRE(size == 3 * kRecord);
 
     std::uint64_t expected_cut = 0;
     std::uint64_t expected_head = 11;
@@ -382,9 +391,9 @@ TEST_CASE("segment log: recovery cuts a torn or corrupt tail off the last segmen
         expected_cut = 37;
         expected_head = 12;
     }
-    SUBCASE("zero-filled blocks after the last record") {
-        append_bytes(last, std::string(4096, '\0'));
-        expected_cut = 4096;
+    SUBCASE("garbage after zeros after the last record") {
+        append_bytes(last, std::string(4096, '\0') + "noise");
+        expected_cut = 4101;
         expected_head = 12;
     }
     SUBCASE("the segment's only remaining record is torn") {
@@ -412,6 +421,84 @@ TEST_CASE("segment log: recovery cuts a torn or corrupt tail off the last segmen
     CHECK(log.recovery().truncated_bytes == 0);
     CHECK(log.recovery().truncation_reason.empty());
     check_records(log.read(1, 100), 1, expected_head + 1);
+}
+
+TEST_CASE("segment log: zeros after the last record are the preallocated end, not a torn tail") {
+    TempDir dir;
+    const auto opts = options_in(dir, 1000);
+    constexpr std::size_t kRecord = kHeader + 100;
+    {
+        SegmentLog log(opts);
+        append_n(log, 12);  // segments 1..9 and 10..12
+        log.sync();
+    }
+    const fs::path last = segment_files(opts.dir).back();
+    REQUIRE(last.filename() == "00000000000000000010.seg");
+    REQUIRE(fs::file_size(last) == 1000);  // 3 records, then zeros up to segment_bytes
+
+    SUBCASE("a clean end: nothing cut, the zeros kept, appends go after the records") {
+        {
+            SegmentLog log(opts);
+            CHECK(log.recovery().truncated_bytes == 0);
+            CHECK(log.recovery().truncation_reason.empty());
+            CHECK(log.head() == 12);
+            CHECK(fs::file_size(last) == 1000);
+            CHECK(log.append(payload_for(13)) == 13);
+            log.sync();
+        }
+        CHECK(fs::file_size(last) == 1000);
+        SegmentLog log(opts);
+        CHECK(log.recovery().truncated_bytes == 0);
+        check_records(log.read(1, 100), 1, 13);
+    }
+    SUBCASE("a record torn in the zeros (its end never written) is cut with them") {
+        const std::string torn = read_file(last).substr(0, kRecord / 2);  // a valid header
+        {
+            std::fstream f(last, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(static_cast<std::streamoff>(3 * kRecord));
+            f.write(torn.data(), static_cast<std::streamsize>(torn.size()));
+        }
+        {
+            SegmentLog log(opts);
+            CHECK(log.recovery().truncated_bytes == 1000 - 3 * kRecord);
+            CHECK(contains(log.recovery().truncation_reason, "offset 348"));
+            CHECK(log.head() == 12);
+            CHECK(fs::file_size(last) == 3 * kRecord);
+            CHECK(log.append(payload_for(13)) == 13);
+            log.sync();
+        }
+        SegmentLog log(opts);
+        CHECK(log.recovery().truncated_bytes == 0);
+        check_records(log.read(1, 100), 1, 13);
+    }
+}
+
+TEST_CASE("segment log: a full segment left with zeros by a crash is cut to its records and "
+          "sealed") {
+    TempDir dir;
+    const auto opts = options_in(dir, 1000);
+    constexpr std::size_t kRecord = kHeader + 100;
+    {
+        SegmentLog log(opts);
+        append_n(log, 12);
+        log.sync();
+    }
+    const fs::path first = opts.dir / "00000000000000000001.seg";
+    REQUIRE(fs::file_size(first) == 9 * kRecord);
+    // What a crash between rolling to the next segment and cutting this one's zeros leaves.
+    REQUIRE(fs::remove(fs::path(first).replace_extension(".seal")));
+    append_bytes(first, std::string(4096, '\0'));
+    {
+        SegmentLog log(opts);
+        CHECK(log.recovery().truncated_bytes == 0);
+        CHECK(log.recovery().sealed_segments == 0);
+        CHECK(log.head() == 12);
+        check_records(log.read(1, 100), 1, 12);
+    }
+    CHECK(fs::file_size(first) == 9 * kRecord);
+    SegmentLog log(opts);
+    CHECK(log.recovery().sealed_segments == 1);  // not read again
+    check_records(log.read(1, 100), 1, 12);
 }
 
 TEST_CASE("segment log: recovery refuses corruption that would drop later records") {
@@ -589,7 +676,9 @@ TEST_CASE("segment log: an empty trailing segment file is accepted and appended 
         log.sync();
         check_records(log.read(1, 10), 1, 6);
     }
-    CHECK(fs::file_size(empty) == kHeader + 100);
+    // The first segment is full now: cut to its records. The next holds one, then zeros.
+    CHECK(fs::file_size(opts.dir / "00000000000000000001.seg") == 5 * (kHeader + 100));
+    CHECK(fs::file_size(empty) == 1000);
 }
 
 TEST_CASE("segment log: a payload over the limit is refused and nothing is written") {
@@ -621,6 +710,7 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
     const auto opts = options_in(dir);
     constexpr std::size_t kRecord = kHeader + 100;
     constexpr rlim_t kFileLimit = 4096;
+    std::uint64_t file_bytes = 0;
     {
         SegmentLog log(opts);
         append_n(log, 10);
@@ -647,16 +737,19 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
 
         CHECK(contains(message, "00000000000000000001.seg"));
         CHECK(contains(message, "too large"));  // strerror(EFBIG)
+        file_bytes = fs::file_size(opts.dir / "00000000000000000001.seg");
         CHECK(log.durable_head() == 10);
         CHECK_THROWS_AS(log.append("more"), LogError);
         CHECK_THROWS_AS(log.sync(), LogError);
         check_records(log.read(1, 100), 1, 10);  // durable records stay readable
     }
-    // The partial write left whole records up to the limit and a torn one.
+    // The partial write left whole records up to the limit and a torn one (in the zeros
+    // written after the first sync's records).
     SegmentLog log(opts);
     const std::uint64_t whole = kFileLimit / kRecord;
     CHECK(log.head() == whole);
-    CHECK(log.recovery().truncated_bytes == kFileLimit - whole * kRecord);
+    CHECK(file_bytes == 10 * kRecord + SegmentLog::kPreallocateBytes);
+    CHECK(log.recovery().truncated_bytes == file_bytes - whole * kRecord);
     check_records(log.read(1, 100), 1, whole);
     CHECK(log.append(payload_for(whole + 1)) == whole + 1);
     log.sync();
@@ -681,12 +774,6 @@ std::string sync_error(SegmentLog& log) {
     return {};
 }
 
-std::uint64_t total_bytes(const fs::path& dir) {
-    std::uint64_t n = 0;
-    for (const auto& f : fs::directory_iterator(dir)) n += fs::file_size(f.path());
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("segment log: a failed fsync is never trusted: reopen cuts back to the last good sync") {
@@ -697,7 +784,14 @@ TEST_CASE("segment log: a failed fsync is never trusted: reopen cuts back to the
         SegmentLog log(opts);
         append_n(log, 10);
         log.sync();
-        const auto good_bytes = total_bytes(opts.dir);
+        const fs::path segment = opts.dir / "00000000000000000001.seg";
+        const std::uint64_t good_bytes = 10 * (kHeader + 100);
+        const auto written_after_good = [&] {
+            const std::string bytes = read_file(segment);
+            return bytes.size() > good_bytes &&
+                   bytes.find_first_not_of('\0', good_bytes) != std::string::npos;
+        };
+        CHECK_FALSE(written_after_good());  // zeros ahead of the records
 
         append_n(log, 5);
         const std::string error = sync_error(log);
@@ -706,13 +800,13 @@ TEST_CASE("segment log: a failed fsync is never trusted: reopen cuts back to the
         CHECK(log.failed());
         CHECK(log.durable_head() == 10);
         CHECK_THROWS_AS(log.append("more"), LogError);
-        CHECK(total_bytes(opts.dir) > good_bytes);  // the unsynced records were written...
+        CHECK(written_after_good());  // the unsynced records were written...
 
         log.reopen();  // ...and are cut off, not re-synced as if they were safe
         CHECK_FALSE(log.failed());
         CHECK(log.head() == 10);
         CHECK(log.durable_head() == 10);
-        CHECK(total_bytes(opts.dir) == good_bytes);
+        CHECK(fs::file_size(segment) == good_bytes);
         check_records(log.read(1, 100), 1, 10);
 
         // Appends continue at seq 11 with new records.

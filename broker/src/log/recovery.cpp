@@ -86,6 +86,23 @@ std::optional<std::uint64_t> next_valid_record_offset(int fd, const fs::path& pa
     return std::nullopt;
 }
 
+// Whether bytes [from, to) of the file are all zero: the zeros the log writes ahead of its
+// records (SegmentLog::kPreallocateBytes), with no record after them.
+bool zero_tail(int fd, const fs::path& path, std::uint64_t from, std::uint64_t to) {
+    std::vector<char> buf(std::min<std::uint64_t>(to - from, kRecoveryChunkBytes));
+    while (from < to) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - from));
+        const std::size_t got = pread_full(fd, buf.data(), want, from, path);
+        if (got == 0) return true;  // the file shrank under us: nothing after `from`
+        if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got),
+                        [](char c) { return c != 0; })) {
+            return false;
+        }
+        from += got;
+    }
+    return true;
+}
+
 }  // namespace
 
 RecoveredLog recover_segments(const fs::path& dir) {
@@ -133,6 +150,7 @@ RecoveredLog recover_segments(const fs::path& dir) {
                 seal->index.front().offset == 0) {
                 seg.durable_records = seal->records;
                 seg.durable_bytes = seal->bytes;
+                seg.allocated_bytes = seal->bytes;
                 seg.index = seal->index;
                 seg.sealed = true;
                 expected += seal->records;
@@ -159,6 +177,17 @@ RecoveredLog recover_segments(const fs::path& dir) {
             ++expected;
         }
         seg.durable_bytes = reader.offset();
+        seg.allocated_bytes = size;
+        if (status != ReadStatus::end && zero_tail(fd.get(), path, rec.offset, size)) {
+            // The clean end. A full segment keeps no zeros (its seal gives its size).
+            status = ReadStatus::end;
+            if (!last) {
+                const Fd writable = open_file(path, O_RDWR);
+                truncate_file(writable.get(), rec.offset, path);
+                sync_all(writable.get(), path);
+                seg.allocated_bytes = rec.offset;
+            }
+        }
 
         if (status != ReadStatus::end) {
             const std::string what = describe(status, rec, size);
@@ -180,6 +209,7 @@ RecoveredLog recover_segments(const fs::path& dir) {
             }
             truncate_file(fd.get(), rec.offset, path);
             sync_all(fd.get(), path);
+            seg.allocated_bytes = rec.offset;
             out.report.truncated_bytes = size - rec.offset;
             out.report.truncation_reason =
                 fmt::format("{} at offset {} of {}: cut {} bytes, the log ends at seq {}", what,

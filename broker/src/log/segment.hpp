@@ -28,6 +28,8 @@ struct Segment {
     bool sealed = false;   // full, durable, and its seal (seal.hpp) written
     std::uint64_t durable_bytes = 0;
     std::uint64_t durable_records = 0;
+    // The file's size: its records, then zeros written ahead of them (see kPreallocateBytes).
+    std::uint64_t allocated_bytes = 0;
     // Entries may run ahead of the durable records (appended, not yet synced); readers never
     // look past durable_head, so such entries are never chosen for a durable seq.
     std::vector<IndexEntry> index;

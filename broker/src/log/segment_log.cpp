@@ -30,6 +30,19 @@ using detail::Segment;
 namespace {
 // Big enough to cover an index stride plus a typical read batch in one pread.
 constexpr std::size_t kReadChunkBytes = 128u << 10;
+
+// Why the active segment is zero-filled ahead of its records (SegmentLog::kPreallocateBytes):
+// an fdatasync after an append that grows the file must also write the inode (its size) and
+// wait for it. On this project's ext4 VM that is one more device round trip per group commit,
+// ~20 % of each fdatasync and a quarter of the broker's CPU at one client. PostgreSQL
+// zero-fills its WAL segments for the same reason (wal_init_zero). Written as zeros, not
+// fallocate(2): writing into unwritten extents converts them, a metadata change again.
+// Recovery reads an all-zero tail as the clean end of a segment.
+std::string_view zeros(std::size_t n) {
+    // Static storage, never written: its pages are the kernel's shared zero page, not RSS.
+    static char block[SegmentLog::kPreallocateBytes];
+    return std::string_view(block, std::min<std::size_t>(n, sizeof block));
+}
 }  // namespace
 
 struct SegmentLog::Impl {
@@ -85,6 +98,14 @@ struct SegmentLog::Impl {
             }
             assert(fd >= 0);
             write_pending(fd, seg);
+            preallocate(fd, seg);
+        }
+        // The segment this batch rolls away from keeps no zeros: a full segment's size is its
+        // records' size, which its seal records. (A crash before this reaches the disk leaves
+        // a zero tail on a full segment, which recovery cuts.)
+        if (!created.empty() && active_fd_) {
+            release_preallocation(active_fd_.get(),
+                                  segments_[extends_active ? first : first - 1]);
         }
         failpoint::hit(failpoint::kAfterLogWrite);
         if (options_.fsync) {
@@ -101,6 +122,23 @@ struct SegmentLog::Impl {
             if (!created.empty()) detail::sync_all(dir_fd_.get(), options_.dir);
         }
         if (!created.empty()) active_fd_ = std::move(created.back());
+    }
+
+    // Zeros from the end of seg's records to kPreallocateBytes past them (never past the
+    // segment's size limit), once the records have reached the end of what is written.
+    void preallocate(int fd, Segment& seg) const {
+        const std::uint64_t end = seg.size();
+        if (end < seg.allocated_bytes) return;
+        const std::uint64_t target =
+            std::min(end + SegmentLog::kPreallocateBytes, std::max(end, options_.segment_bytes));
+        if (target > end) detail::pwrite_all(fd, zeros(target - end), end, seg.path);
+        seg.allocated_bytes = target;
+    }
+
+    static void release_preallocation(int fd, Segment& seg) {
+        if (seg.allocated_bytes <= seg.size()) return;
+        detail::truncate_file(fd, seg.size(), seg.path);
+        seg.allocated_bytes = seg.size();
     }
 
     static void write_pending(int fd, const Segment& seg) {
@@ -151,6 +189,9 @@ struct SegmentLog::Impl {
     }
 
     void commit(std::size_t first) {
+        // A segment filled by the last record of an earlier batch is rolled away from by this
+        // one, and sealed now rather than read again at the next start.
+        if (first > 0) seal(segments_[first - 1]);
         for (std::size_t k = first; k < segments_.size(); ++k) {
             Segment& seg = segments_[k];
             seg.durable_bytes += seg.pending.size();

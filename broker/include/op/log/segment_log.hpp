@@ -4,8 +4,9 @@
 // (little-endian; crc32 is zlib's). Segments are named after their first seq
 // (00000000000000000001.seg) and roll once they reach LogOptions::segment_bytes.
 // Appends are buffered in memory until sync(), which writes them and fdatasyncs once:
-// that is the group commit. On open the tail is recovered: a torn or corrupt last record
-// is cut off and reported; a corrupt record followed by valid ones is refused (LogError),
+// that is the group commit. On open the tail is recovered: zeros after the last record are
+// the preallocated end (kPreallocateBytes); a torn or corrupt last record is cut off and
+// reported; a corrupt record followed by valid ones is refused (LogError),
 // because truncating there would drop acknowledged events.
 // Not thread-safe: one owner (the broker's loop) calls every method.
 #pragma once
@@ -55,6 +56,10 @@ class SegmentLog {
 public:
     static constexpr std::size_t kHeaderBytes = 16;
     static constexpr std::size_t kMaxPayloadBytes = 16u << 20;
+    // The segment appended to is zero-filled this far past its records (never past
+    // LogOptions::segment_bytes), so that most syncs overwrite space the file already has and
+    // fdatasync need not also write the file's new size. A full segment keeps no zeros.
+    static constexpr std::uint64_t kPreallocateBytes = 1u << 20;
 
     // Opens (creating the directory if needed) and recovers the tail. Throws LogError.
     explicit SegmentLog(LogOptions options);
