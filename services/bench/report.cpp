@@ -48,10 +48,9 @@ nlohmann::json to_json(const Figure& f) {
 
 void print_floor(std::ostream& out, const FloorResult& f) {
     fmt::print(out, "floor (this machine, this run)\n");
-    fmt::print(out, "  fdatasync (append {} B + sync): {}\n", f.message_bytes + 8,
+    fmt::print(out, "  fdatasync (write {} B + sync):  {}\n", f.message_bytes + 8,
                latency_line(f.fdatasync));
-    fmt::print(out,
-               "    the same, cores idle:        {}  (not the bound: VM wake-up, see "
+    fmt::print(out, "    the same, cores idle:        {}  (the bound takes the lower p50, see "
                "floor.hpp)\n",
                latency_line(f.fdatasync_idle));
     fmt::print(out, "  zmq round trip ({} B event):    {}\n", f.message_bytes,
