@@ -352,17 +352,28 @@ TEST_CASE("segment log: random reads through the sparse index, before and after 
     check_random_reads(log);
 }
 
-TEST_CASE("segment log: recovery cuts a torn or corrupt tail off the last segment") {
-    TempDir dir;
-    const auto opts = options_in(dir, 1000);
-    constexpr std::size_t kRecord = kHeader + 100;
+namespace {
+
+// Twelve 100-byte records in 1000-byte segments: 1..9 fill the first, 10..12 go in the second,
+// whose path is returned.
+fs::path twelve_records_in_two_segments(const LogOptions& opts) {
     {
         SegmentLog log(opts);
-        append_n(log, 12);  // segments 1..9 and 10..12
+        append_n(log, 12);
         log.sync();
     }
     const fs::path last = segment_files(opts.dir).back();
     REQUIRE(last.filename() == "00000000000000000010.seg");
+    return last;
+}
+
+}  // namespace
+
+TEST_CASE("segment log: recovery cuts a torn or corrupt tail off the last segment") {
+    TempDir dir;
+    const auto opts = options_in(dir, 1000);
+    constexpr std::size_t kRecord = kHeader + 100;
+    const fs::path last = twelve_records_in_two_segments(opts);
     // Without the zeros written ahead of the records: a log from before they were, or one a
     // crash left before they reached the disk. (Torn records followed by zeros: below.)
     fs::resize_file(last, 3 * kRecord);
@@ -427,13 +438,7 @@ TEST_CASE("segment log: zeros after the last record are the preallocated end, no
     TempDir dir;
     const auto opts = options_in(dir, 1000);
     constexpr std::size_t kRecord = kHeader + 100;
-    {
-        SegmentLog log(opts);
-        append_n(log, 12);  // segments 1..9 and 10..12
-        log.sync();
-    }
-    const fs::path last = segment_files(opts.dir).back();
-    REQUIRE(last.filename() == "00000000000000000010.seg");
+    const fs::path last = twelve_records_in_two_segments(opts);
     REQUIRE(fs::file_size(last) == 1000);  // 3 records, then zeros up to segment_bytes
 
     SUBCASE("a clean end: nothing cut, the zeros kept, appends go after the records") {
@@ -478,11 +483,7 @@ TEST_CASE("segment log: a full segment left with zeros by a crash is cut to its 
     TempDir dir;
     const auto opts = options_in(dir, 1000);
     constexpr std::size_t kRecord = kHeader + 100;
-    {
-        SegmentLog log(opts);
-        append_n(log, 12);
-        log.sync();
-    }
+    twelve_records_in_two_segments(opts);
     const fs::path first = opts.dir / "00000000000000000001.seg";
     REQUIRE(fs::file_size(first) == 9 * kRecord);
     // What a crash between rolling to the next segment and cutting this one's zeros leaves.
