@@ -80,7 +80,9 @@ Db::Db(const std::filesystem::path& path, Durability durability) {
     // 64 KiB spill threshold each journal is one 64 KiB chunk, malloc'd at the savepoint and
     // freed at its release; at the top of the heap that was a brk(2) up and a brk(2) down per
     // event (payment: ~2,600/s at 64 clients, 31 % of its CPU, each shrink a TLB shootdown
-    // across the process's threads). A journal holds the few pages one event touches.
+    // across the process's threads). A journal holds the pages one statement or event touches:
+    // a few here; a statement touching many (a schema migration) holds them in memory rather
+    // than spilling to a temporary file.
     static std::once_flag configured;
     std::call_once(configured, [] {
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
