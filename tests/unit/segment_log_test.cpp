@@ -756,6 +756,47 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
     log.sync();
 }
 
+TEST_CASE("segment log: with no room for the zeros ahead, records are still written and synced") {
+    TempDir dir;
+    const auto opts = options_in(dir);
+    constexpr std::size_t kRecord = kHeader + 100;
+    constexpr rlim_t kFileLimit = 4096;  // room for 35 records, not for the zeros after them
+    const fs::path segment = opts.dir / "00000000000000000001.seg";
+    {
+        SegmentLog log(opts);
+        struct rlimit saved {};
+        REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+        const auto saved_handler = std::signal(SIGXFSZ, SIG_IGN);
+        struct rlimit limited = saved;
+        limited.rlim_cur = kFileLimit;
+        REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+
+        std::string message;
+        std::uint64_t size_after_first = 0;
+        try {
+            append_n(log, 10);
+            log.sync();
+            size_after_first = fs::file_size(segment);
+            append_n(log, 20);
+            log.sync();
+        } catch (const LogError& e) {
+            message = e.what();
+        }
+        setrlimit(RLIMIT_FSIZE, &saved);
+        std::signal(SIGXFSZ, saved_handler);
+
+        CHECK(message.empty());
+        CHECK_FALSE(log.failed());
+        CHECK(size_after_first == 10 * kRecord);  // the partial zeros were cut again
+        CHECK(log.durable_head() == 30);
+        check_records(log.read(1, 100), 1, 30);
+    }
+    CHECK(fs::file_size(segment) == 30 * kRecord);
+    SegmentLog log(opts);
+    CHECK(log.recovery().truncated_bytes == 0);
+    check_records(log.read(1, 100), 1, 30);
+}
+
 namespace {
 
 // Arms failpoints for one test and disarms them however it ends.

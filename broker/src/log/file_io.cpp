@@ -42,22 +42,40 @@ std::uint64_t file_size(int fd, const std::filesystem::path& path) {
     return static_cast<std::uint64_t>(st.st_size);
 }
 
-void pwrite_all(int fd, std::string_view data, std::uint64_t offset,
-                const std::filesystem::path& path) {
+namespace {
+
+// Writes all of data at offset; 0, or the errno of the call that failed.
+int pwrite_loop(int fd, std::string_view data, std::uint64_t offset) {
     const char* p = data.data();
     std::size_t left = data.size();
     while (left > 0) {
         const ssize_t n = ::pwrite(fd, p, left, static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw_errno("write", path, errno);
+            return errno;
         }
-        if (n == 0) throw_errno("write", path, EIO);  // would loop forever otherwise
+        if (n == 0) return EIO;  // would loop forever otherwise
         const auto written = static_cast<std::size_t>(n);
         p += written;
         left -= written;
         offset += written;
     }
+    return 0;
+}
+
+}  // namespace
+
+void pwrite_all(int fd, std::string_view data, std::uint64_t offset,
+                const std::filesystem::path& path) {
+    if (const int err = pwrite_loop(fd, data, offset)) throw_errno("write", path, err);
+}
+
+bool pwrite_all_if_room(int fd, std::string_view data, std::uint64_t offset,
+                        const std::filesystem::path& path) {
+    const int err = pwrite_loop(fd, data, offset);
+    if (err == ENOSPC || err == EDQUOT || err == EFBIG) return false;
+    if (err != 0) throw_errno("write", path, err);
+    return true;
 }
 
 std::size_t pread_full(int fd, char* buf, std::size_t len, std::uint64_t offset,

@@ -47,6 +47,10 @@ std::uint64_t file_size(int fd, const std::filesystem::path& path);
 // Writes all of data at offset, however many calls the kernel needs.
 void pwrite_all(int fd, std::string_view data, std::uint64_t offset,
                 const std::filesystem::path& path);
+// The same, but a full disk or file system quota (ENOSPC, EDQUOT) or the file size limit
+// (EFBIG) returns false instead of throwing: part of data may have been written.
+bool pwrite_all_if_room(int fd, std::string_view data, std::uint64_t offset,
+                        const std::filesystem::path& path);
 // Reads until len bytes or end of file; returns the bytes read.
 std::size_t pread_full(int fd, char* buf, std::size_t len, std::uint64_t offset,
                        const std::filesystem::path& path);

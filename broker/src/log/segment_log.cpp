@@ -54,6 +54,7 @@ struct SegmentLog::Impl {
     std::uint64_t durable_head_ = 0;
     RecoveryReport report_;
     std::string failure_;  // non-empty once an I/O error made the log unusable for writes
+    bool no_room_to_preallocate_ = false;  // said once until zero-filling works again
 
     void ensure_writable() const {
         if (!failure_.empty()) {
@@ -125,13 +126,25 @@ struct SegmentLog::Impl {
     }
 
     // Zeros from the end of seg's records to kPreallocateBytes past them (never past the
-    // segment's size limit), once the records have reached the end of what is written.
-    void preallocate(int fd, Segment& seg) const {
+    // segment's size limit), once the records have reached the end of what is written. Only
+    // a speed-up: with no room for them (a nearly full disk) the records go in without.
+    void preallocate(int fd, Segment& seg) {
         const std::uint64_t end = seg.size();
         if (end < seg.allocated_bytes) return;
         const std::uint64_t target =
             std::min(end + SegmentLog::kPreallocateBytes, std::max(end, options_.segment_bytes));
-        if (target > end) detail::pwrite_all(fd, zeros(target - end), end, seg.path);
+        if (target > end && !detail::pwrite_all_if_room(fd, zeros(target - end), end, seg.path)) {
+            detail::truncate_file(fd, end, seg.path);  // any zeros it did write
+            seg.allocated_bytes = end;
+            if (!no_room_to_preallocate_) {
+                spdlog::warn("segment log: no room to zero-fill ahead of {}; the disk is nearly "
+                             "full, and each sync there also writes the file's size",
+                             seg.path.string());
+            }
+            no_room_to_preallocate_ = true;
+            return;
+        }
+        no_room_to_preallocate_ = false;
         seg.allocated_bytes = target;
     }
 
