@@ -104,7 +104,7 @@ struct SegmentLog::Impl {
         // The segment this batch rolls away from keeps no zeros: a full segment's size is its
         // records' size, which its seal records. (A crash before this reaches the disk leaves
         // a zero tail on a full segment, which recovery cuts.)
-        if (!created.empty() && active_fd_) {
+        if (!created.empty() && active_fd_ && (extends_active || first > 0)) {
             release_preallocation(active_fd_.get(),
                                   segments_[extends_active ? first : first - 1]);
         }
