@@ -706,6 +706,41 @@ TEST_CASE("segment log: a second open of the same directory is refused") {
     CHECK_THROWS_AS(SegmentLog{options_in(dir)}, LogError);
 }
 
+namespace {
+
+// A file size limit for this process (RLIMIT_FSIZE, SIGXFSZ ignored), so that write() fails
+// with EFBIG past it: a real I/O error without root or a full disk. Lifted by restore() or at
+// the end of the scope, whichever comes first.
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+        saved_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+        struct rlimit limited = saved_;
+        limited.rlim_cur = bytes;
+        active_ = setrlimit(RLIMIT_FSIZE, &limited) == 0;
+        if (!active_) std::signal(SIGXFSZ, saved_handler_);
+        REQUIRE(active_);
+    }
+    ~FileSizeLimit() { restore(); }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+    void restore() {
+        if (!active_) return;
+        setrlimit(RLIMIT_FSIZE, &saved_);
+        std::signal(SIGXFSZ, saved_handler_);
+        active_ = false;
+    }
+
+private:
+    struct rlimit saved_ {};
+    void (*saved_handler_)(int) = SIG_DFL;
+    bool active_ = false;
+};
+
+}  // namespace
+
 TEST_CASE("segment log: after a write error the log refuses appends until reopened") {
     TempDir dir;
     const auto opts = options_in(dir);
@@ -717,15 +752,8 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
         append_n(log, 10);
         log.sync();
 
-        // A file size limit makes write() fail with EFBIG part-way through the batch, a real
-        // I/O error without root or a full disk. Restored before any assertion can throw.
-        struct rlimit saved {};
-        REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-        const auto saved_handler = std::signal(SIGXFSZ, SIG_IGN);
-        struct rlimit limited = saved;
-        limited.rlim_cur = kFileLimit;
-        REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
-
+        // write() fails with EFBIG part-way through the batch. Lifted before any assertion.
+        FileSizeLimit limit(kFileLimit);
         append_n(log, 40);
         std::string message;
         try {
@@ -733,8 +761,7 @@ TEST_CASE("segment log: after a write error the log refuses appends until reopen
         } catch (const LogError& e) {
             message = e.what();
         }
-        setrlimit(RLIMIT_FSIZE, &saved);
-        std::signal(SIGXFSZ, saved_handler);
+        limit.restore();
 
         CHECK(contains(message, "00000000000000000001.seg"));
         CHECK(contains(message, "too large"));  // strerror(EFBIG)
@@ -764,12 +791,7 @@ TEST_CASE("segment log: with no room for the zeros ahead, records are still writ
     const fs::path segment = opts.dir / "00000000000000000001.seg";
     {
         SegmentLog log(opts);
-        struct rlimit saved {};
-        REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-        const auto saved_handler = std::signal(SIGXFSZ, SIG_IGN);
-        struct rlimit limited = saved;
-        limited.rlim_cur = kFileLimit;
-        REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+        FileSizeLimit limit(kFileLimit);
 
         std::string message;
         std::uint64_t size_after_first = 0;
@@ -782,8 +804,7 @@ TEST_CASE("segment log: with no room for the zeros ahead, records are still writ
         } catch (const LogError& e) {
             message = e.what();
         }
-        setrlimit(RLIMIT_FSIZE, &saved);
-        std::signal(SIGXFSZ, saved_handler);
+        limit.restore();
 
         CHECK(message.empty());
         CHECK_FALSE(log.failed());
