@@ -3,6 +3,7 @@
 // asserted (this machine's speed is not a test result); structure, counts and checks are.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -47,6 +48,15 @@ TEST_CASE("bench drives a self-started system, measures the floor and checks its
     CHECK(j["machine"]["cores"].get<int>() > 0);
     check_latency(j["floor"]["fdatasync"], j["floor"]["fdatasync"]["count"]);
     CHECK(j["floor"]["decision_bound_us"].get<double>() > 0);
+    // The bound is built on the lower fdatasync p50 of the busy-cores and idle-cores probes.
+    const auto& floor = j["floor"];
+    const double busy = floor["fdatasync"]["p50_us"].get<double>();
+    const double idle = floor["fdatasync_idle_cores"]["p50_us"].get<double>();
+    CHECK(floor["fdatasync_bound_us"].get<double>() == doctest::Approx(std::min(busy, idle)));
+    CHECK(floor["append_bound_us"].get<double>() ==
+          doctest::Approx(std::min(busy, idle) + floor["zmq_rtt"]["p50_us"].get<double>()));
+    CHECK(floor["decision_bound_us"].get<double>() ==
+          doctest::Approx(3 * floor["append_bound_us"].get<double>()));
 
     REQUIRE(j["runs"].size() == 1);
     const auto& run = j["runs"][0];
