@@ -68,3 +68,25 @@ TEST_CASE("recent ids: agrees with a map through growth, erases and clears") {
         CHECK_FALSE(ids.find("x", id_hash64("x")));
     }
 }
+
+TEST_CASE("recent ids: sized for the expected count from the start, so filling it never moves "
+          "the table (a rehash held the broker's loop for tens of ms)") {
+    constexpr std::size_t kExpected = 5000;
+    RecentIds ids(kExpected);
+    const std::size_t capacity = ids.capacity();
+    CHECK(capacity >= 2 * kExpected);  // at most half full, for short probe runs
+    for (std::size_t i = 1; i <= kExpected; ++i) {
+        const std::string id = op::events::random_id();
+        ids.insert(id, id_hash64(id), i);
+    }
+    CHECK(ids.size() == kExpected);
+    CHECK(ids.capacity() == capacity);
+
+    RecentIds small;  // the default still grows when it must
+    const std::size_t before = small.capacity();
+    for (std::size_t i = 1; i <= kExpected; ++i) {
+        const std::string id = op::events::random_id();
+        small.insert(id, id_hash64(id), i);
+    }
+    CHECK(small.capacity() > before);
+}

@@ -365,6 +365,10 @@ struct IdIndex::Impl {
 IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head)
     : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
+    // Room for every id a run takes, and the group or two that arrive while the log is not
+    // yet durable through the newest (flush_if_full waits for that).
+    const std::size_t most = impl_->options.recent_limit + impl_->options.recent_limit / 4;
+    impl_->recent = RecentIds(most);
     impl_->load(log_first, log_head);
 }
 
