@@ -6,7 +6,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "op/broker/id_index.hpp"
 
@@ -41,6 +45,7 @@ void append(IdIndex& index, FakeLog& log, std::uint64_t from, std::uint64_t to) 
         log.ids[seq] = id_at(seq);
         index.insert(id_at(seq), seq);
         index.flush_if_full(seq);
+        index.finish_writes();  // each run written before the next id, for exact run bounds
     }
 }
 
@@ -166,4 +171,71 @@ TEST_CASE("id index: after retention the runs of deleted events go, and the rest
     IdIndex gap({scratch.dir, 100}, 250, 550);
     CHECK(gap.indexed_through() == 0);
     CHECK(runs_in(scratch.dir).empty());
+}
+
+TEST_CASE("id index: a run is written on the index's own thread; its ids are found meanwhile, "
+          "and ids keep coming") {
+    Scratch scratch;
+    FakeLog log;
+    IdIndex index({scratch.dir, 100}, 1, 0);
+    for (std::uint64_t seq = 1; seq <= 150; ++seq) {
+        log.ids[seq] = id_at(seq);
+        index.insert(id_at(seq), seq);
+        if (seq == 100) index.flush_if_full(seq);  // hands seqs 1-100 over, returns at once
+    }
+    // Whether or not the run is on disk yet, every id answers, old and new.
+    for (std::uint64_t seq = 1; seq <= 150; ++seq) {
+        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
+    }
+    CHECK(index.recent_size() + index.run_entries() == 150);
+    index.finish_writes();
+    CHECK(index.run_count() == 1);
+    CHECK(index.indexed_through() == 100);
+    CHECK(index.recent_size() == 50);
+    for (std::uint64_t seq = 1; seq <= 150; ++seq) {
+        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
+    }
+}
+
+TEST_CASE("id index: a run that cannot be written keeps its ids in memory, says why, and is "
+          "written once it can be") {
+    Scratch scratch;
+    FakeLog log;
+    IdIndex index({scratch.dir, 10}, 1, 0);
+    // A directory where the run's temporary file must go: creating the file fails.
+    const fs::path blocker =
+        scratch.dir / "run-00000000000000000001-00000000000000000010.ids.tmp";
+    fs::create_directories(blocker);
+    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+        log.ids[seq] = id_at(seq);
+        index.insert(id_at(seq), seq);
+    }
+    index.flush_if_full(10);
+    std::string error;
+    try {
+        index.finish_writes();
+    } catch (const std::runtime_error& e) {
+        error = e.what();
+    }
+    CHECK(error.find("cannot create") != std::string::npos);
+    CHECK(error.find(blocker.filename().string()) != std::string::npos);
+    CHECK(index.run_count() == 0);
+    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
+    }
+
+    fs::remove(blocker);
+    // Tried again no sooner than a second after the failure: poll, with a deadline.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (index.run_count() == 0 && std::chrono::steady_clock::now() < deadline) {
+        index.flush_if_full(10);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        index.finish_writes();
+    }
+    REQUIRE(index.run_count() == 1);
+    CHECK(index.indexed_through() == 10);
+    CHECK(index.recent_size() == 0);
+    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
+    }
 }

@@ -3,9 +3,9 @@
 // at start.
 //
 // The newest ids (at most `recent_limit`) are held whole in a hash table (recent_ids.hpp).
-// Once the log is durable past them they are written out as a run: a file of (64-bit id hash,
-// seq) pairs sorted by hash, under DIR/run-<first seq>-<last seq>.ids. Runs are never changed
-// again. A lookup that misses the table asks a Bloom filter over every run's hashes (2 bytes an
+// Once the log is durable past them they are written out, on a thread of the index's own, as a
+// run: a file of (64-bit id hash, seq) pairs sorted by hash, under
+// DIR/run-<first seq>-<last seq>.ids. Runs are never changed again. A lookup that misses the table asks a Bloom filter over every run's hashes (2 bytes an
 // id), and only when it says "maybe" reads one 4 KiB block of each run from disk (found through
 // a sparse in-memory fence: 16 bytes per 256 ids). A hash match is confirmed by the caller
 // against the record itself, so a hash collision can never turn a new event into a false
@@ -62,10 +62,14 @@ public:
     // Forgets a recent id whose append failed (it never became durable).
     void erase_recent(std::string_view id);
 
-    // Writes the recent ids out as a run once there are recent_limit of them and the log is
-    // durable through the newest. Throws std::runtime_error if the run cannot be written (the
-    // ids stay in memory and the next call tries again).
+    // Hands the recent ids to a thread of the index's own, to be written out as a run, once
+    // there are recent_limit of them and the log is durable through the newest; takes in the
+    // run it wrote at a later call (one run is written at a time, and lookups find its ids
+    // meanwhile). Throws std::runtime_error when a run could not be written (its ids stay in
+    // memory and a later call, a second on, tries again).
     void flush_if_full(std::uint64_t durable_seq);
+    // Waits for the run being written, and takes it in (throws as flush_if_full does).
+    void finish_writes();
 
     std::size_t recent_size() const;
     std::size_t run_count() const;
