@@ -98,8 +98,12 @@ TEST_CASE("id index: the filter grows with the runs and still answers for all") 
     Scratch scratch;
     FakeLog log;
     IdIndex index({scratch.dir, 16}, 1, 0);  // filter sized for 64 ids at first
+    const auto first_filter_bytes = index.filter_bytes();
     append(index, log, 1, 5000);
     CHECK(index.run_entries() == 4992);
+    // Rebuilt bigger, from every run, on the writer's thread: 16 bits an id, for twice the ids.
+    CHECK(index.filter_bytes() > first_filter_bytes);
+    CHECK(index.filter_bytes() * 8 >= 4992 * 16);
     for (std::uint64_t seq = 1; seq <= 5000; seq += 7) {
         REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
     }

@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <future>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 #include <vector>
 
@@ -135,80 +135,150 @@ struct Run {
     std::vector<std::uint64_t> fences;  // hash of entry 0, 256, 512, ...
 };
 
+// Reads a whole run, checks it, and calls `each` with every entry in file order.
+template <class Each>
+bool read_run(std::uint64_t first, std::uint64_t last, int fd, std::uint64_t& count, Each&& each) {
+    char header[kHeaderBytes];
+    if (!pread_all(fd, header, kHeaderBytes, 0) || std::memcmp(header, kMagic, 8) != 0) {
+        return false;
+    }
+    count = get_u64(header + 8);
+    if (get_u64(header + 16) != first || get_u64(header + 24) != last) return false;
+    uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(header), kHeaderBytes);
+    std::vector<char> chunk(kBlockEntries * kEntryBytes * 64);
+    std::uint64_t done = 0;
+    std::uint64_t previous = 0;
+    while (done < count) {
+        const std::uint64_t n = std::min<std::uint64_t>(count - done, chunk.size() / kEntryBytes);
+        if (!pread_all(fd, chunk.data(), n * kEntryBytes, kHeaderBytes + done * kEntryBytes)) {
+            return false;
+        }
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()),
+                    static_cast<uInt>(n * kEntryBytes));
+        for (std::uint64_t i = 0; i < n; ++i) {
+            const std::uint64_t hash = get_u64(chunk.data() + i * kEntryBytes);
+            const std::uint64_t seq = get_u64(chunk.data() + i * kEntryBytes + 8);
+            if ((done + i > 0 && hash < previous) || seq < first || seq > last) return false;
+            previous = hash;
+            each(done + i, hash);
+        }
+        done += n;
+    }
+    char trailer[4];
+    if (!pread_all(fd, trailer, 4, kHeaderBytes + count * kEntryBytes)) return false;
+    std::uint32_t stored = 0;
+    for (int i = 0; i < 4; ++i)
+        stored |= static_cast<std::uint32_t>(static_cast<unsigned char>(trailer[i])) << (8 * i);
+    return stored == static_cast<std::uint32_t>(crc);
+}
+
 // A run file the writer thread has made, to be taken in by the broker's thread.
 struct WrittenRun {
     Run run;
     std::vector<std::uint64_t> hashes;  // the run's, for the filter
+    std::optional<Filter> filter;       // when the runs outgrew the filter: a bigger one
     double took_ms = 0;
+};
+
+// The runs before the one being written, for a bigger filter to be built from off the broker's
+// thread (their fds duplicated: retention may delete a file meanwhile).
+struct FilterRebuild {
+    std::uint64_t capacity = 0;
+    struct Source {
+        std::uint64_t first;
+        std::uint64_t last;
+        int fd;
+    };
+    std::vector<Source> runs;
 };
 
 // Writes `ids` out as the run of seqs first..last: sorted, checksummed, synced, renamed into
 // place, and opened. Runs on the writer thread; reads `ids` only, which nothing changes
 // meanwhile. Throws std::runtime_error saying what failed.
 WrittenRun write_run_file(const fs::path& dir, const RecentIds& ids, std::uint64_t first,
-                          std::uint64_t last) {
+                          std::uint64_t last, FilterRebuild rebuild) {
     const auto started = std::chrono::steady_clock::now();
-        std::vector<Entry> entries;
-        entries.reserve(ids.size());
-        ids.for_each([&](std::uint64_t hash, std::uint64_t seq) {
-            entries.push_back({hash, seq});
-        });
-        std::sort(entries.begin(), entries.end());
-
-        std::string bytes(kHeaderBytes + entries.size() * kEntryBytes + 4, '\0');
-        std::memcpy(bytes.data(), kMagic, 8);
-        put_u64(bytes.data() + 8, entries.size());
-        put_u64(bytes.data() + 16, first);
-        put_u64(bytes.data() + 24, last);
-        for (std::size_t i = 0; i < entries.size(); ++i) {
-            put_u64(bytes.data() + kHeaderBytes + i * kEntryBytes, entries[i].hash);
-            put_u64(bytes.data() + kHeaderBytes + i * kEntryBytes + 8, entries[i].seq);
+    struct CloseSources {
+        FilterRebuild& rebuild;
+        ~CloseSources() {
+            for (const auto& source : rebuild.runs) ::close(source.fd);
         }
-        const std::size_t body = bytes.size() - 4;
-        const auto crc = static_cast<std::uint32_t>(
-            crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
-        for (int i = 0; i < 4; ++i) bytes[body + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+    } close_sources{rebuild};
+    std::vector<Entry> entries;
+    entries.reserve(ids.size());
+    ids.for_each([&](std::uint64_t hash, std::uint64_t seq) { entries.push_back({hash, seq}); });
+    std::sort(entries.begin(), entries.end());
 
-        const fs::path path = dir / run_name(first, last);
-        const fs::path temp = path.string() + ".tmp";
-        const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) fail("cannot create", temp);
-        std::size_t done = 0;
-        while (done < bytes.size()) {
-            const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                ::close(fd);
-                fail("cannot write", temp);
-            }
-            done += static_cast<std::size_t>(n);
-        }
-        if (::fdatasync(fd) != 0) {
+    std::string bytes(kHeaderBytes + entries.size() * kEntryBytes + 4, '\0');
+    std::memcpy(bytes.data(), kMagic, 8);
+    put_u64(bytes.data() + 8, entries.size());
+    put_u64(bytes.data() + 16, first);
+    put_u64(bytes.data() + 24, last);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        put_u64(bytes.data() + kHeaderBytes + i * kEntryBytes, entries[i].hash);
+        put_u64(bytes.data() + kHeaderBytes + i * kEntryBytes + 8, entries[i].seq);
+    }
+    const std::size_t body = bytes.size() - 4;
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
+    for (int i = 0; i < 4; ++i) bytes[body + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+
+    const fs::path path = dir / run_name(first, last);
+    const fs::path temp = path.string() + ".tmp";
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot create", temp);
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
             ::close(fd);
-            fail("cannot sync", temp);
+            fail("cannot write", temp);
         }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fdatasync(fd) != 0) {
         ::close(fd);
-        if (::rename(temp.c_str(), path.c_str()) != 0) fail("cannot rename", temp);
-        const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd >= 0) {
-            ::fsync(dir_fd);
-            ::close(dir_fd);
+        fail("cannot sync", temp);
+    }
+    ::close(fd);
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail("cannot rename", temp);
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+        ::fsync(dir_fd);
+        ::close(dir_fd);
+    }
+
+    WrittenRun written;
+    Run& run = written.run;
+    run = Run{first, last, entries.size(), path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC), {}};
+    if (run.fd < 0) fail("cannot open", path);
+    for (std::size_t i = 0; i < entries.size(); i += kBlockEntries)
+        run.fences.push_back(entries[i].hash);
+    written.hashes.reserve(entries.size());
+    for (const auto& e : entries) written.hashes.push_back(e.hash);
+    if (rebuild.capacity > 0) {
+        // Every run is read for it (16 bytes an id): on the broker's thread that pause grew
+        // with the log, each time the filter doubled.
+        Filter& filter = written.filter.emplace();
+        filter.reset(rebuild.capacity);
+        for (const auto& source : rebuild.runs) {
+            std::uint64_t count = 0;
+            if (!read_run(source.first, source.last, source.fd, count,
+                          [&](std::uint64_t, std::uint64_t hash) { filter.add(hash); })) {
+                written.filter.reset();  // the broker's thread rebuilds it, and says why
+                break;
+            }
         }
-
-        WrittenRun written;
-        Run& run = written.run;
-        run = Run{first, last, entries.size(), path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC), {}};
-        if (run.fd < 0) fail("cannot open", path);
-        for (std::size_t i = 0; i < entries.size(); i += kBlockEntries)
-            run.fences.push_back(entries[i].hash);
-        written.hashes.reserve(entries.size());
-        for (const auto& e : entries) written.hashes.push_back(e.hash);
-        const std::chrono::duration<double, std::milli> took =
-            std::chrono::steady_clock::now() - started;
-        written.took_ms = took.count();
-        return written;
+        if (written.filter) {
+            for (const auto h : written.hashes) filter.add(h);
+        }
+    }
+    const std::chrono::duration<double, std::milli> took =
+        std::chrono::steady_clock::now() - started;
+    written.took_ms = took.count();
+    return written;
 }
-
 
 }  // namespace
 
@@ -235,52 +305,14 @@ struct IdIndex::Impl {
         if (writing.valid()) {
             try {
                 ::close(writing.get().run.fd);
-            } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): the next start rewrites it
+            } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): the next start
+                                               // rewrites it
             }
         }
         for (auto& r : runs) ::close(r.fd);
     }
 
     std::uint64_t indexed_through() const { return runs.empty() ? 0 : runs.back().last; }
-
-    // Reads a whole run, checks it, and calls `each` with every entry in file order.
-    template <class Each>
-    bool read_run(std::uint64_t first, std::uint64_t last, int fd, std::uint64_t& count,
-                  Each&& each) {
-        char header[kHeaderBytes];
-        if (!pread_all(fd, header, kHeaderBytes, 0) || std::memcmp(header, kMagic, 8) != 0) {
-            return false;
-        }
-        count = get_u64(header + 8);
-        if (get_u64(header + 16) != first || get_u64(header + 24) != last) return false;
-        uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(header), kHeaderBytes);
-        std::vector<char> chunk(kBlockEntries * kEntryBytes * 64);
-        std::uint64_t done = 0;
-        std::uint64_t previous = 0;
-        while (done < count) {
-            const std::uint64_t n =
-                std::min<std::uint64_t>(count - done, chunk.size() / kEntryBytes);
-            if (!pread_all(fd, chunk.data(), n * kEntryBytes, kHeaderBytes + done * kEntryBytes)) {
-                return false;
-            }
-            crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()),
-                        static_cast<uInt>(n * kEntryBytes));
-            for (std::uint64_t i = 0; i < n; ++i) {
-                const std::uint64_t hash = get_u64(chunk.data() + i * kEntryBytes);
-                const std::uint64_t seq = get_u64(chunk.data() + i * kEntryBytes + 8);
-                if ((done + i > 0 && hash < previous) || seq < first || seq > last) return false;
-                previous = hash;
-                each(done + i, hash);
-            }
-            done += n;
-        }
-        char trailer[4];
-        if (!pread_all(fd, trailer, 4, kHeaderBytes + count * kEntryBytes)) return false;
-        std::uint32_t stored = 0;
-        for (int i = 0; i < 4; ++i)
-            stored |= static_cast<std::uint32_t>(static_cast<unsigned char>(trailer[i])) << (8 * i);
-        return stored == static_cast<std::uint32_t>(crc);
-    }
 
     void load(std::uint64_t log_first, std::uint64_t log_head) {
         std::error_code ec;
@@ -412,21 +444,38 @@ struct IdIndex::Impl {
         const auto started = Clock::now();
         Run& run = runs.emplace_back(std::move(written.run));
         entries_in_runs += run.count;
-        if (entries_in_runs > filter.capacity()) {
+        if (written.filter && written.filter->capacity() >= entries_in_runs) {
+            filter = std::move(*written.filter);
+        } else if (entries_in_runs > filter.capacity()) {
             rebuild_filter(entries_in_runs * 2);
         } else {
             for (const auto h : written.hashes) filter.add(h);
         }
         sealed.clear();
         const std::chrono::duration<double, std::milli> installing = Clock::now() - started;
-        spdlog::info("id index: run of seqs {}-{} ({} ids) written in {:.1f} ms on its own "
-                     "thread, taken in in {:.1f} ms",
-                     run.first, run.last, run.count, written.took_ms, installing.count());
+        spdlog::info(
+            "id index: run of seqs {}-{} ({} ids) written in {:.1f} ms on its own "
+            "thread, taken in in {:.1f} ms",
+            run.first, run.last, run.count, written.took_ms, installing.count());
     }
 
     void start_writing() {
+        FilterRebuild rebuild;
+        const std::uint64_t total = entries_in_runs + sealed.size();
+        if (total > filter.capacity()) {
+            rebuild.capacity = total * 2;
+            for (const Run& run : runs) {
+                const int fd = ::dup(run.fd);
+                if (fd < 0) {  // out of fds: the broker's thread rebuilds it when the run is in
+                    for (const auto& source : rebuild.runs) ::close(source.fd);
+                    rebuild = {};
+                    break;
+                }
+                rebuild.runs.push_back({run.first, run.last, fd});
+            }
+        }
         writing = std::async(std::launch::async, write_run_file, options.dir, std::cref(sealed),
-                             sealed_first, sealed_last);
+                             sealed_first, sealed_last, std::move(rebuild));
     }
 };
 IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head)
