@@ -49,6 +49,13 @@ void append(IdIndex& index, FakeLog& log, std::uint64_t from, std::uint64_t to) 
     }
 }
 
+// Every id of seqs from..to is found at its seq.
+void require_found(const IdIndex& index, const FakeLog& log, std::uint64_t from, std::uint64_t to) {
+    for (std::uint64_t seq = from; seq <= to; ++seq) {
+        REQUIRE_MESSAGE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq, "seq ", seq);
+    }
+}
+
 std::vector<fs::path> runs_in(const fs::path& dir) {
     std::vector<fs::path> runs;
     for (const auto& e : fs::directory_iterator(dir)) runs.push_back(e.path());
@@ -188,17 +195,13 @@ TEST_CASE("id index: a run is written on the index's own thread; its ids are fou
         if (seq == 100) index.flush_if_full(seq);  // hands seqs 1-100 over, returns at once
     }
     // Whether or not the run is on disk yet, every id answers, old and new.
-    for (std::uint64_t seq = 1; seq <= 150; ++seq) {
-        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
-    }
+    require_found(index, log, 1, 150);
     CHECK(index.recent_size() + index.run_entries() == 150);
     index.finish_writes();
     CHECK(index.run_count() == 1);
     CHECK(index.indexed_through() == 100);
     CHECK(index.recent_size() == 50);
-    for (std::uint64_t seq = 1; seq <= 150; ++seq) {
-        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
-    }
+    require_found(index, log, 1, 150);
 }
 
 TEST_CASE("id index: a run that cannot be written keeps its ids in memory, says why, and is "
@@ -224,9 +227,7 @@ TEST_CASE("id index: a run that cannot be written keeps its ids in memory, says 
     CHECK(error.find("cannot create") != std::string::npos);
     CHECK(error.find(blocker.filename().string()) != std::string::npos);
     CHECK(index.run_count() == 0);
-    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
-        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
-    }
+    require_found(index, log, 1, 10);
 
     fs::remove(blocker);
     // Tried again no sooner than a second after the failure: poll, with a deadline.
@@ -239,7 +240,5 @@ TEST_CASE("id index: a run that cannot be written keeps its ids in memory, says 
     REQUIRE(index.run_count() == 1);
     CHECK(index.indexed_through() == 10);
     CHECK(index.recent_size() == 0);
-    for (std::uint64_t seq = 1; seq <= 10; ++seq) {
-        REQUIRE(index.find(id_at(seq), log.confirm(id_at(seq))) == seq);
-    }
+    require_found(index, log, 1, 10);
 }
