@@ -92,27 +92,25 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_run_name(const std:
 // A Bloom filter over the 64-bit hashes of every id in the runs.
 class Filter {
 public:
-    // A power of two of bits, so a probe is a mask and not a 64-bit division (eight per id,
-    // and a run adds 262,144 ids in the broker's loop).
     void reset(std::uint64_t capacity_ids) {
-        std::uint64_t bits = 1u << 16;
-        while (bits < capacity_ids * kFilterBitsPerId) bits *= 2;
-        words_.assign(bits / 64, 0);
-        mask_ = bits - 1;
+        const std::uint64_t bits =
+            std::max<std::uint64_t>(capacity_ids * kFilterBitsPerId, 1u << 16);
+        words_.assign((bits + 63) / 64, 0);
+        bits_ = words_.size() * 64;
         capacity_ = capacity_ids;
     }
     void add(std::uint64_t hash) {
         const std::uint64_t step = step_of(hash);
         for (unsigned i = 0; i < kFilterHashes; ++i) {
-            const std::uint64_t bit = (hash + i * step) & mask_;
+            const std::uint64_t bit = bit_of(hash + i * step);
             words_[bit / 64] |= 1ull << (bit % 64);
         }
     }
     bool maybe(std::uint64_t hash) const {
-        if (words_.empty()) return false;
+        if (bits_ == 0) return false;
         const std::uint64_t step = step_of(hash);
         for (unsigned i = 0; i < kFilterHashes; ++i) {
-            const std::uint64_t bit = (hash + i * step) & mask_;
+            const std::uint64_t bit = bit_of(hash + i * step);
             if (!(words_[bit / 64] & (1ull << (bit % 64)))) return false;
         }
         return true;
@@ -121,8 +119,15 @@ public:
     std::uint64_t bytes() const { return words_.size() * 8; }
 
 private:
+    // A well-mixed 64-bit value mapped onto [0, bits_) by a multiply and a shift (Lemire's
+    // range reduction): a probe was a 64-bit division, eight an id, and a run adds 262,144
+    // ids at once; a power-of-two size would cost up to twice the memory instead.
+    std::uint64_t bit_of(std::uint64_t h) const {
+        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(h) * bits_) >> 64);
+    }
+
     std::vector<std::uint64_t> words_;
-    std::uint64_t mask_ = 0;
+    std::uint64_t bits_ = 0;
     std::uint64_t capacity_ = 0;
 };
 
@@ -314,6 +319,10 @@ struct IdIndex::Impl {
 
     std::uint64_t indexed_through() const { return runs.empty() ? 0 : runs.back().last; }
 
+    // What a table of recent ids is sized for: every id a run takes, and the group or two that
+    // arrive while the log is not yet durable through the newest (flush_if_full waits for it).
+    std::size_t table_ids() const { return options.recent_limit + options.recent_limit / 4; }
+
     void load(std::uint64_t log_first, std::uint64_t log_head) {
         std::error_code ec;
         fs::create_directories(options.dir, ec);
@@ -481,11 +490,7 @@ struct IdIndex::Impl {
 IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head)
     : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
-    // Room for every id a run takes, and the group or two that arrive while the log is not
-    // yet durable through the newest (flush_if_full waits for that).
-    const std::size_t most = impl_->options.recent_limit + impl_->options.recent_limit / 4;
-    impl_->recent = RecentIds(most);
-    impl_->sealed = RecentIds(most);
+    impl_->recent = RecentIds(impl_->table_ids());
     impl_->load(log_first, log_head);
 }
 
@@ -540,7 +545,11 @@ void IdIndex::flush_if_full(std::uint64_t durable_seq) {
         return;
     }
     if (d.recent.size() < d.options.recent_limit || d.recent_last > durable_seq) return;
-    std::swap(d.recent, d.sealed);  // `recent` is now the last run's table, cleared
+    // `recent` takes the last run's table, cleared; the first run makes it (sized like
+    // `recent`, so ids never wait for a table to grow), so a broker that never fills a run
+    // holds one table.
+    if (d.sealed.capacity() < d.recent.capacity()) d.sealed = RecentIds(d.table_ids());
+    std::swap(d.recent, d.sealed);
     d.sealed_first = d.recent_first;
     d.sealed_last = d.recent_last;
     d.start_writing();
