@@ -3,9 +3,12 @@
 // events (from the heartbeats), so a service's checkpoint follows the log; a subscriber of all
 // topics sees every event; one that joins late gets the earlier ones from replay, then live.
 #include <doctest/doctest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -105,4 +108,54 @@ TEST_CASE("live channels: a subscriber that joins late gets the earlier events f
     REQUIRE(got.size() == 50);
     for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].event.seq == i + 1);
     orders.stop();
+}
+
+TEST_CASE("live channels: a waiting subscriber returns at once for an event or for its wake fd, "
+          "and waits out its timeout otherwise") {
+    System system;
+    system.start("broker");
+    op::bus::Publisher orders(system.client("replay"));
+    op::bus::Subscriber sub({system.client("order"), {}, 1});
+    REQUIRE(poll_until(10s, [&] {
+        sub.poll(10ms);
+        return sub.caught_up();
+    }));
+
+    // Nothing published, nothing woken: the whole timeout passes, and nothing comes.
+    auto started = std::chrono::steady_clock::now();
+    CHECK(sub.poll(300ms).empty());
+    CHECK(std::chrono::steady_clock::now() - started >= 300ms);
+
+    // An event published while the subscriber waits ends the wait with it.
+    std::thread publisher([&] {
+        std::this_thread::sleep_for(100ms);  // let the subscriber block first
+        (void)orders.publish(order_placed_event()).get();
+    });
+    started = std::chrono::steady_clock::now();
+    std::vector<op::bus::Delivery> got;
+    for (int i = 0; i < 3 && got.empty(); ++i) got = sub.poll(10s);  // heartbeats may come first
+    publisher.join();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].event.type() == EventType::OrderPlaced);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+
+    // The caller's wake fd ends the wait with nothing delivered.
+    const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    REQUIRE(wake >= 0);
+    std::thread waker([&] {
+        std::this_thread::sleep_for(100ms);
+        const std::uint64_t one = 1;
+        CHECK(::write(wake, &one, sizeof one) == sizeof one);
+    });
+    started = std::chrono::steady_clock::now();
+    bool woken = false;
+    for (int i = 0; i < 3 && !woken; ++i) {
+        CHECK(sub.poll(10s, 1000, wake).empty());
+        std::uint64_t value = 0;
+        woken = ::read(wake, &value, sizeof value) == sizeof value;
+    }
+    waker.join();
+    ::close(wake);
+    CHECK(woken);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
 }
