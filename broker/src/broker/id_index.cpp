@@ -271,7 +271,9 @@ WrittenRun write_run_file(const fs::path& dir, const RecentIds& ids, std::uint64
             std::uint64_t count = 0;
             if (!read_run(source.first, source.last, source.fd, count,
                           [&](std::uint64_t, std::uint64_t hash) { filter.add(hash); })) {
-                written.filter.reset();  // the broker's thread rebuilds it, and says why
+                // The broker's thread rebuilds it, and throws saying which run if it cannot
+                // read it either.
+                written.filter.reset();
                 break;
             }
         }
