@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "support/harness.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -27,25 +29,8 @@ using op::log::SegmentLog;
 
 constexpr std::size_t kHeader = SegmentLog::kHeaderBytes;
 
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        const auto suffix = std::to_string((std::uint64_t{rd()} << 32) | rd());
-        path_ = fs::temp_directory_path() / ("op_segment_log_test_" + suffix);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+// A fresh directory under /tmp, removed afterwards (OP_KEEP_TEST_DIRS=1 keeps it).
+using op::test::TempDir;
 
 LogOptions options_in(const TempDir& dir, std::uint64_t segment_bytes = 64ull << 20,
                       bool fsync = true) {

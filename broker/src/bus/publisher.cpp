@@ -248,8 +248,7 @@ struct Publisher::Impl {
             std::array<pollfd, 2> fds = {pollfd{sock_fd, POLLIN, 0}, pollfd{wake[0], POLLIN, 0}};
             // Publishes queued by this thread's own callbacks go out without waiting.
             if (!queued_on_io) {
-                const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kScanInterval);
-                if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count())) < 0) {
+                if (::poll(fds.data(), fds.size(), static_cast<int>(kScanInterval.count())) < 0) {
                     continue;  // EINTR
                 }
             }
