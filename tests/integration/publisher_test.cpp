@@ -212,3 +212,116 @@ TEST_CASE("publisher: a publish the broker lost is re-sent once it answers one s
     }
     publisher.stop();
 }
+
+TEST_CASE("publisher driven by its caller: callbacks' publishes go out in order, on its thread") {
+    System system;
+    system.start("broker");
+    op::bus::PublisherOptions options;
+    options.driven_by_caller = true;
+    op::bus::Publisher publisher(system.client("replay"), options);
+    const auto owner = std::this_thread::get_id();
+
+    constexpr int kChains = 4;
+    constexpr int kPerChain = 100;
+    std::vector<std::vector<std::uint64_t>> seqs(kChains);
+    int finished = 0;
+    int failures = 0;
+    int off_thread = 0;
+    std::function<void(int, int)> link = [&](int chain, int n) {
+        publisher.publish_then(order_placed_event(), std::chrono::steady_clock::now() + 30s,
+                               op::bus::WhenUnavailable::Retry,
+                               [&, chain, n](op::bus::PublishResult result) {
+                                   if (std::this_thread::get_id() != owner) ++off_thread;
+                                   if (result.status != op::bus::PublishStatus::Appended) {
+                                       ++failures;
+                                   }
+                                   seqs[chain].push_back(result.seq);
+                                   if (n + 1 < kPerChain && result.durable()) {
+                                       return link(chain, n + 1);
+                                   }
+                                   ++finished;
+                               });
+    };
+    for (int c = 0; c < kChains; ++c) link(c, 0);
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    REQUIRE(publisher.drive_until([&] { return finished == kChains; },
+                                  [&] { return std::chrono::steady_clock::now() > give_up; }));
+    CHECK(failures == 0);
+    CHECK(off_thread == 0);
+    for (const auto& chain : seqs) {
+        REQUIRE(chain.size() == kPerChain);
+        for (std::size_t i = 1; i < chain.size(); ++i) CHECK(chain[i] > chain[i - 1]);
+    }
+
+    // publish_all drives it too, and the checkpoint report goes out with it.
+    publisher.report_checkpoint("replay", 1);
+    const auto results = publisher.publish_all({order_placed_event(), order_placed_event()});
+    REQUIRE(results.size() == 2);
+    CHECK(results[0].status == op::bus::PublishStatus::Appended);
+    CHECK(results[1].seq == results[0].seq + 1);
+
+    // Only its own thread may touch it; a threaded publisher is not driven.
+    std::thread other([&] {
+        CHECK_THROWS_AS(publisher.drive(), std::logic_error);
+        CHECK_THROWS_AS(publisher.publish(order_placed_event()), std::logic_error);
+    });
+    other.join();
+    op::bus::Publisher threaded(system.client("replay"));
+    CHECK_THROWS_AS(threaded.drive(), std::logic_error);
+
+    // Stopped from a callback: what is still in flight resolves Stopped, and later publishes
+    // are refused at once.
+    auto first = publisher.publish(order_placed_event());
+    publisher.publish_then(order_placed_event(), op::bus::Publisher::Deadline::max(),
+                           op::bus::WhenUnavailable::Retry,
+                           [&](op::bus::PublishResult) { publisher.stop(); });
+    REQUIRE(publisher.drive_until(
+        [&] { return first.wait_for(0s) == std::future_status::ready; },
+        [&] { return std::chrono::steady_clock::now() > give_up; }));
+    auto late = publisher.publish(order_placed_event());
+    REQUIRE(late.wait_for(0s) == std::future_status::ready);
+    CHECK(late.get().status == op::bus::PublishStatus::Stopped);
+}
+
+TEST_CASE("publisher driven by its caller: a lost publish is re-sent once a later one is answered") {
+    StandInBroker broker;
+    op::bus::PublisherOptions options;
+    options.retry_interval = std::chrono::milliseconds(300);
+    options.driven_by_caller = true;
+    op::bus::Publisher publisher(broker.endpoints(), options);
+
+    auto lost = publisher.publish(order_placed_event());
+    std::vector<std::string> first;
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (first.empty() && std::chrono::steady_clock::now() < give_up) {
+        first = broker.receive(100ms);
+        publisher.drive();
+    }
+    REQUIRE(first.size() == 1);
+    const std::string lost_token = first.front();  // dropped: never answered
+
+    std::vector<std::future<op::bus::PublishResult>> later;
+    while (broker.times_received(lost_token) < 2 && std::chrono::steady_clock::now() < give_up) {
+        later.push_back(publisher.publish(order_placed_event()));
+        for (auto& t : broker.receive(50ms)) {
+            if (t != lost_token) broker.ack(t);
+        }
+        publisher.drive();  // takes the answers in; re-sends what is due
+    }
+    REQUIRE(broker.times_received(lost_token) == 2);
+    broker.ack(lost_token);
+    auto all_resolved = [&] {
+        if (lost.wait_for(0s) != std::future_status::ready) return false;
+        for (auto& r : later) {
+            if (r.wait_for(0s) != std::future_status::ready) return false;
+        }
+        return true;
+    };
+    while (!all_resolved() && std::chrono::steady_clock::now() < give_up) {
+        for (auto& t : broker.receive(20ms)) broker.ack(t);
+        publisher.drive();
+    }
+    REQUIRE(all_resolved());
+    CHECK(lost.get().status == op::bus::PublishStatus::Appended);
+    for (auto& r : later) CHECK(r.get().durable());
+}

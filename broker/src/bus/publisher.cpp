@@ -45,6 +45,213 @@ std::uint64_t parse_u64(std::string_view s) {
     return v;
 }
 
+// The socket and everything in flight on it: sends, answers, re-sends. Not thread-safe: the
+// thread that made it uses it (the publisher's own I/O thread, or its caller's).
+class Connection {
+public:
+    Connection(const std::string& endpoint, const ClientCurveKeys& curve,
+               const PublisherOptions& options)
+        : options_(options),
+          own_ctx_(options.context == nullptr ? std::make_unique<zmq::context_t>(1) : nullptr),
+          sock_(options.context != nullptr ? *options.context : *own_ctx_,
+                zmq::socket_type::dealer) {
+        sock_.set(zmq::sockopt::linger, 0);
+        sock_.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
+        sock_.set(zmq::sockopt::rcvhwm, 0);
+        apply_client_curve(sock_, curve);
+        handshakes_.emplace(sock_, "publish endpoint " + endpoint);
+        sock_.connect(endpoint);
+        fd_ = sock_.get(zmq::sockopt::fd);
+    }
+
+    // ZeroMQ's descriptor for the socket: readable when a command (an answer's arrival) is
+    // queued for it. Waited on with poll(2), not zmq_poll: that asks the socket for its events
+    // before and after the wait (a poll(2) and a getpid(2) each), 6 syscalls a wait against 1.
+    int fd() const { return fd_; }
+
+    // Sends the fresh publishes (and the checkpoint, if any) at once.
+    void send(std::vector<Pending>& fresh, const std::string& consumer,
+              std::uint64_t checkpoint) {
+        handshakes_->check();
+        if (checkpoint != 0) {
+            const std::string seq = std::to_string(checkpoint);
+            std::array<zmq::const_buffer, 4> frames = {
+                zmq::buffer(protocol::kCheckpoint), zmq::buffer(std::string_view("0")),
+                zmq::buffer(consumer), zmq::buffer(seq)};
+            (void)zmq::send_multipart(sock_, frames, zmq::send_flags::dontwait);
+        }
+        for (auto& p : fresh) {
+            auto [it, _] = in_flight_.emplace(next_token_++, std::move(p));
+            to_send_.emplace_back(it->first, &it->second);
+        }
+        fresh.clear();
+        send_all();
+    }
+
+    // Every answer the broker has sent, until a receive finds nothing; then, when due, what
+    // has waited too long is given up or re-sent. The last receive also takes in every command
+    // ZeroMQ had queued for the socket, which is what makes a wait on fd() sound: it turns
+    // readable only when a new command (the next answer's arrival) is queued. So this runs
+    // after every send, before the next wait.
+    void take_answers() {
+        take_replies();
+        const auto now = Clock::now();
+        if (now < next_scan_) return;
+        next_scan_ = now + kScanInterval;
+        for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+            Pending& p = it->second;
+            if (now >= p.give_up_at) {
+                p.done({PublishStatus::TimedOut, 0,
+                        p.unavailable_reason.empty()
+                            ? std::string("no acknowledgement from the broker")
+                            : p.unavailable_reason});
+                it = in_flight_.erase(it);
+                continue;
+            }
+            // Re-sent once it is overdue and either the broker has gone quiet (down,
+            // restarting, stopped) or it answered something sent after this one.
+            const bool overdue = now - p.last_sent >= options_.retry_interval;
+            const bool broker_quiet = now - last_answer_at_ >= options_.retry_interval;
+            const bool overtaken = newest_answered_sent_ > p.last_sent;
+            if (!p.sent || (overdue && (broker_quiet || overtaken))) {
+                to_send_.emplace_back(it->first, &p);
+            }
+            ++it;
+        }
+        if (!to_send_.empty()) {
+            send_all();
+            take_replies();
+        }
+    }
+
+    // Resolves everything in flight with Stopped.
+    void stop_all() {
+        auto stopped = std::exchange(in_flight_, {});
+        for (auto& [token, p] : stopped) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
+    }
+
+private:
+    void send_one(std::uint64_t token, Pending& p) {
+        const std::string token_text = std::to_string(token);
+        std::array<zmq::const_buffer, 3> frames = {
+            zmq::buffer(protocol::kPublish), zmq::buffer(token_text), zmq::buffer(p.json)};
+        p.sent = zmq::send_multipart(sock_, frames, zmq::send_flags::dontwait).has_value();
+        p.last_sent = Clock::now();
+    }
+
+    // Sends to_send_: a lone event as PUB, more as PUBS frames of up to kMaxPublishBatchBytes
+    // (one encryption and one broker wake-up per frame, not per event).
+    void send_all() {
+        std::size_t i = 0;
+        while (i < to_send_.size()) {
+            if (i + 1 == to_send_.size() ||
+                to_send_[i].second->json.size() >= protocol::kMaxPublishBatchBytes) {
+                send_one(to_send_[i].first, *to_send_[i].second);
+                ++i;
+                continue;
+            }
+            records_.clear();
+            const std::size_t first = i;
+            while (i < to_send_.size() && i - first < protocol::kMaxPublishBatchEvents &&
+                   (records_.empty() || records_.size() + to_send_[i].second->json.size() <=
+                                            protocol::kMaxPublishBatchBytes)) {
+                append_record(records_, std::to_string(to_send_[i].first),
+                              to_send_[i].second->json);
+                ++i;
+            }
+            std::array<zmq::const_buffer, 3> frames = {zmq::buffer(protocol::kPublishBatch),
+                                                       zmq::const_buffer(nullptr, 0),
+                                                       zmq::buffer(records_)};
+            const bool sent =
+                zmq::send_multipart(sock_, frames, zmq::send_flags::dontwait).has_value();
+            const auto now = Clock::now();
+            for (std::size_t k = first; k < i; ++k) {
+                to_send_[k].second->sent = sent;
+                to_send_[k].second->last_sent = now;
+            }
+        }
+        to_send_.clear();
+    }
+
+    // One answer from the broker, to a PUB or within an ACKS.
+    void resolve(std::string_view token, std::string_view kind, std::string_view value) {
+        last_answer_at_ = Clock::now();
+        auto it = in_flight_.find(parse_u64(token));
+        if (it == in_flight_.end()) return;  // answer to a re-send already resolved
+        newest_answered_sent_ = std::max(newest_answered_sent_, it->second.last_sent);
+        if (kind == protocol::kUnavailable &&
+            it->second.when_unavailable == WhenUnavailable::Retry) {
+            // Not stored: re-sent on the retry timer, measured from this answer.
+            it->second.unavailable_reason = std::string(value);
+            it->second.last_sent = Clock::now();
+            return;
+        }
+        PublishResult result;
+        if (kind == protocol::kAck) {
+            result = {PublishStatus::Appended, parse_u64(value), {}};
+        } else if (kind == protocol::kDuplicate) {
+            result = {PublishStatus::Duplicate, parse_u64(value), {}};
+        } else if (kind == protocol::kUnavailable) {
+            result = {PublishStatus::Unavailable, 0, std::string(value)};
+        } else {
+            result = {PublishStatus::Rejected, 0, std::string(value)};
+        }
+        // Out of the map first: a callback may publish again, which adds to it.
+        Pending done = std::move(it->second);
+        in_flight_.erase(it);
+        done.done(std::move(result));
+    }
+
+    void take_replies() {
+        while (true) {
+            reply_.clear();
+            auto got = zmq::recv_multipart(sock_, std::back_inserter(reply_),
+                                           zmq::recv_flags::dontwait);
+            if (!got) break;
+            if (reply_.size() != 3) {
+                spdlog::warn("publisher: ignoring a reply of {} frames from the broker",
+                             reply_.size());
+                continue;
+            }
+            if (reply_[0].to_string_view() == protocol::kAnswerBatch) {
+                const bool whole = parse_records(
+                    reply_[2].to_string_view(),
+                    [&](std::string_view token, std::string_view answer) {
+                        const auto space = answer.find(' ');
+                        if (space == std::string_view::npos) return;
+                        resolve(token, answer.substr(0, space), answer.substr(space + 1));
+                    });
+                // What was not answered is re-sent on the retry timer.
+                if (!whole) spdlog::warn("publisher: a malformed ACKS frame from the broker");
+                continue;
+            }
+            resolve(reply_[1].to_string_view(), reply_[0].to_string_view(),
+                    reply_[2].to_string_view());
+        }
+    }
+
+    PublisherOptions options_;
+    std::unique_ptr<zmq::context_t> own_ctx_;  // before the socket, which it must outlive
+    zmq::socket_t sock_;
+    std::optional<HandshakeWatch> handshakes_;
+    int fd_ = -1;
+
+    std::map<std::uint64_t, Pending> in_flight_;  // token -> pending, oldest first
+    std::uint64_t next_token_ = 1;
+    Clock::time_point next_scan_ = Clock::now() + kScanInterval;
+    std::vector<std::pair<std::uint64_t, Pending*>> to_send_;
+    std::string records_;
+    std::vector<zmq::message_t> reply_;
+
+    // When the broker last answered anything, and the latest send time among the events it
+    // answered. The broker answers one connection's publishes in the order they came, so an
+    // event still unanswered while one sent after it was answered was lost (a broker restart,
+    // a dropped connection); one merely queued behind a slow group is not, and re-sending it
+    // would only add load when the broker is already behind.
+    Clock::time_point last_answer_at_ = Clock::now();
+    Clock::time_point newest_answered_sent_{};
+};
+
 }  // namespace
 
 struct Publisher::Impl {
@@ -57,13 +264,26 @@ struct Publisher::Impl {
     bool stopping = false;          // guarded by mu
     std::string checkpoint_consumer;  // guarded by mu
     std::uint64_t checkpoint_seq = 0;  // guarded by mu; 0: nothing new to report
+
+    // With a thread of its own:
     std::array<int, 2> wake{-1, -1};
     std::thread io;
     std::atomic<std::thread::id> io_id{};
     bool queued_on_io = false;  // touched on the I/O thread only: enqueue() skipped the pipe
 
+    // Driven by the caller: the connection lives on the caller's thread, the owner.
+    std::unique_ptr<Connection> driven;
+    std::thread::id owner;
+    bool driving = false;       // inside drive(): a publish from a callback is taken after it
+    bool drive_again = false;   // ... and this says one came
+
     Impl(const Endpoints& broker, PublisherOptions opts)
         : endpoint(broker.publish), curve(broker.curve), options(opts) {
+        if (options.driven_by_caller) {
+            owner = std::this_thread::get_id();
+            driven = std::make_unique<Connection>(endpoint, curve, options);
+            return;
+        }
         if (pipe2(wake.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
             throw std::runtime_error("publisher: cannot create wake-up pipe");
         }
@@ -77,16 +297,39 @@ struct Publisher::Impl {
     }
 
     ~Impl() {
-        close(wake[0]);
-        close(wake[1]);
+        if (wake[0] >= 0) close(wake[0]);
+        if (wake[1] >= 0) close(wake[1]);
     }
 
-    // Hands events to the I/O thread. The I/O thread drains the pipe before it takes the whole
-    // queue, so one wake-up per non-empty queue is enough: a batch of publishes costs one
+    void check_owner(const char* what) const {
+        if (!options.driven_by_caller) {
+            throw std::logic_error(std::string("publisher: ") + what +
+                                   " is for a publisher driven by its caller");
+        }
+        if (std::this_thread::get_id() != owner) {
+            throw std::logic_error(std::string("publisher: ") + what +
+                                   " called from a thread other than the one that made it");
+        }
+    }
+
+    // Takes what publish calls queued, under the lock; true if the publisher is stopping.
+    bool take_queue(std::vector<Pending>& fresh, std::string& consumer,
+                    std::uint64_t& checkpoint) {
+        std::lock_guard lock(mu);
+        fresh.swap(incoming);
+        consumer = checkpoint_consumer;
+        std::swap(checkpoint, checkpoint_seq);
+        return stopping;
+    }
+
+    // Hands events on. With its own thread: the I/O thread drains the pipe before it takes the
+    // whole queue, so one wake-up per non-empty queue is enough: a batch of publishes costs one
     // write(2), not one each, and events queued together leave in one frame. A publish from a
     // `done` callback runs on the I/O thread itself, which looks at the queue before it polls
     // again: no wake-up needed (a window refilled from its acks costs no pipe write and read).
+    // Driven by the caller: sent at once.
     void enqueue(std::vector<Pending>& queued, bool wake) {
+        if (options.driven_by_caller) check_owner("a publish");
         bool first = false;
         {
             std::lock_guard lock(mu);
@@ -98,7 +341,12 @@ struct Publisher::Impl {
         }
         // Stopped: resolved here, outside the lock.
         for (auto& p : queued) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
-        if (!first || !wake) return;
+        if (!wake) return;
+        if (options.driven_by_caller) {
+            drive();
+            return;
+        }
+        if (!first) return;
         if (std::this_thread::get_id() == io_id.load()) {
             queued_on_io = true;
             return;
@@ -107,145 +355,59 @@ struct Publisher::Impl {
     }
 
     void notify() {
+        if (options.driven_by_caller) return;  // the owner sends it itself
         const char byte = 1;
         // A full pipe already guarantees a wake-up, so a failed write is fine.
         [[maybe_unused]] auto n = write(wake[1], &byte, 1);
     }
 
+    void drive() {
+        check_owner("drive()");
+        if (!driven) return;  // stopped
+        if (driving) {
+            drive_again = true;  // a publish from a callback: the loop below sends it
+            return;
+        }
+        driving = true;
+        std::vector<Pending> fresh;
+        std::string consumer;
+        do {
+            drive_again = false;
+            std::uint64_t checkpoint = 0;
+            take_queue(fresh, consumer, checkpoint);
+            driven->send(fresh, consumer, checkpoint);
+            driven->take_answers();
+        } while (drive_again);
+        driving = false;
+        bool stopped = false;
+        {
+            std::lock_guard lock(mu);
+            stopped = stopping;
+        }
+        if (stopped) stop_driven();  // stop() came from a callback, inside the loop above
+    }
+
+    // Driven by the caller; on its thread (the destructor's too).
+    void stop_driven() {
+        std::vector<Pending> stopped;
+        {
+            std::lock_guard lock(mu);
+            stopping = true;
+            stopped.swap(incoming);
+        }
+        for (auto& p : stopped) p.done({PublishStatus::Stopped, 0, "publisher stopped"});
+        if (driving) return;  // drive() finishes the stop once it is out of the connection
+        // Out of the Impl first: a callback that publishes again finds it stopped.
+        if (auto conn = std::move(driven)) conn->stop_all();
+    }
+
     void run() {
-        std::optional<zmq::context_t> own_ctx;
-        if (options.context == nullptr) own_ctx.emplace(1);
-        zmq::socket_t sock(options.context != nullptr ? *options.context : *own_ctx,
-                           zmq::socket_type::dealer);
-        sock.set(zmq::sockopt::linger, 0);
-        sock.set(zmq::sockopt::sndhwm, 0);  // unbounded: the pending map is the real bound
-        sock.set(zmq::sockopt::rcvhwm, 0);
-        apply_client_curve(sock, curve);
-        HandshakeWatch handshakes(sock, "publish endpoint " + endpoint);
-        sock.connect(endpoint);
-
-        std::map<std::uint64_t, Pending> in_flight;  // token -> pending, oldest first
-        std::uint64_t next_token = 1;
-        auto next_scan = Clock::now() + kScanInterval;
-
-        // Sends these pending events: a lone one as PUB, more as PUBS frames of up to
-        // kMaxPublishBatchBytes (one encryption and one broker wake-up per frame, not per
-        // event).
-        std::vector<std::pair<std::uint64_t, Pending*>> to_send;
-        std::string records;
-        auto send_one = [&](std::uint64_t token, Pending& p) {
-            const std::string token_text = std::to_string(token);
-            std::array<zmq::const_buffer, 3> frames = {
-                zmq::buffer(protocol::kPublish), zmq::buffer(token_text), zmq::buffer(p.json)};
-            p.sent = zmq::send_multipart(sock, frames, zmq::send_flags::dontwait).has_value();
-            p.last_sent = Clock::now();
-        };
-        auto send_all = [&]() {
-            std::size_t i = 0;
-            while (i < to_send.size()) {
-                if (i + 1 == to_send.size() ||
-                    to_send[i].second->json.size() >= protocol::kMaxPublishBatchBytes) {
-                    send_one(to_send[i].first, *to_send[i].second);
-                    ++i;
-                    continue;
-                }
-                records.clear();
-                const std::size_t first = i;
-                while (i < to_send.size() && i - first < protocol::kMaxPublishBatchEvents &&
-                       (records.empty() || records.size() + to_send[i].second->json.size() <=
-                                               protocol::kMaxPublishBatchBytes)) {
-                    append_record(records, std::to_string(to_send[i].first),
-                                  to_send[i].second->json);
-                    ++i;
-                }
-                std::array<zmq::const_buffer, 3> frames = {zmq::buffer(protocol::kPublishBatch),
-                                                           zmq::const_buffer(nullptr, 0),
-                                                           zmq::buffer(records)};
-                const bool sent =
-                    zmq::send_multipart(sock, frames, zmq::send_flags::dontwait).has_value();
-                const auto now = Clock::now();
-                for (std::size_t k = first; k < i; ++k) {
-                    to_send[k].second->sent = sent;
-                    to_send[k].second->last_sent = now;
-                }
-            }
-            to_send.clear();
-        };
-
-        // When the broker last answered anything, and the latest send time among the events it
-        // answered. The broker answers one connection's publishes in the order they came, so
-        // an event still unanswered while one sent after it was answered was lost (a broker
-        // restart, a dropped connection); one merely queued behind a slow group is not, and
-        // re-sending it would only add load when the broker is already behind.
-        Clock::time_point last_answer_at = Clock::now();
-        Clock::time_point newest_answered_sent{};
-
-        // One answer from the broker, to a PUB or within an ACKS.
-        auto resolve = [&](std::string_view token, std::string_view kind,
-                           std::string_view value) {
-            last_answer_at = Clock::now();
-            auto it = in_flight.find(parse_u64(token));
-            if (it == in_flight.end()) return;  // answer to a re-send already resolved
-            newest_answered_sent = std::max(newest_answered_sent, it->second.last_sent);
-            if (kind == protocol::kUnavailable &&
-                it->second.when_unavailable == WhenUnavailable::Retry) {
-                // Not stored: re-sent on the retry timer, measured from this answer.
-                it->second.unavailable_reason = std::string(value);
-                it->second.last_sent = Clock::now();
-                return;
-            }
-            PublishResult result;
-            if (kind == protocol::kAck) {
-                result = {PublishStatus::Appended, parse_u64(value), {}};
-            } else if (kind == protocol::kDuplicate) {
-                result = {PublishStatus::Duplicate, parse_u64(value), {}};
-            } else if (kind == protocol::kUnavailable) {
-                result = {PublishStatus::Unavailable, 0, std::string(value)};
-            } else {
-                result = {PublishStatus::Rejected, 0, std::string(value)};
-            }
-            it->second.done(std::move(result));
-            in_flight.erase(it);
-        };
-
-        // Every answer the broker has sent, until a receive finds nothing. That last receive
-        // also takes in every command ZeroMQ had queued for the socket, which is what makes the
-        // wait below on its ZMQ_FD sound: it turns readable only when a new command (the next
-        // answer's arrival) is queued. So this runs after every send, before the next wait.
-        std::vector<zmq::message_t> reply;
-        auto take_replies = [&] {
-            while (true) {
-                reply.clear();
-                auto got = zmq::recv_multipart(sock, std::back_inserter(reply),
-                                               zmq::recv_flags::dontwait);
-                if (!got) break;
-                if (reply.size() != 3) {
-                    spdlog::warn("publisher: ignoring a reply of {} frames from the broker",
-                                 reply.size());
-                    continue;
-                }
-                if (reply[0].to_string_view() == protocol::kAnswerBatch) {
-                    const bool whole = parse_records(
-                        reply[2].to_string_view(), [&](std::string_view token,
-                                                       std::string_view answer) {
-                            const auto space = answer.find(' ');
-                            if (space == std::string_view::npos) return;
-                            resolve(token, answer.substr(0, space), answer.substr(space + 1));
-                        });
-                    // What was not answered is re-sent on the retry timer.
-                    if (!whole) spdlog::warn("publisher: a malformed ACKS frame from the broker");
-                    continue;
-                }
-                resolve(reply[1].to_string_view(), reply[0].to_string_view(),
-                        reply[2].to_string_view());
-            }
-        };
-
-        // Waited on with poll(2), not zmq_poll: that asks the socket for its events before and
-        // after the wait (a poll(2) and a getpid(2) each), 6 syscalls a wait against 1.
-        const int sock_fd = sock.get(zmq::sockopt::fd);
+        Connection conn(endpoint, curve, options);
+        std::vector<Pending> fresh;
+        std::string consumer;
         for (;;) {
-            std::array<pollfd, 2> fds = {pollfd{sock_fd, POLLIN, 0}, pollfd{wake[0], POLLIN, 0}};
+            std::array<pollfd, 2> fds = {pollfd{conn.fd(), POLLIN, 0},
+                                         pollfd{wake[0], POLLIN, 0}};
             // Publishes queued by this thread's own callbacks go out without waiting.
             if (!queued_on_io) {
                 if (::poll(fds.data(), fds.size(), static_cast<int>(kScanInterval.count())) < 0) {
@@ -253,74 +415,19 @@ struct Publisher::Impl {
                 }
             }
             queued_on_io = false;
-            handshakes.check();
             if (fds[1].revents & POLLIN) {
                 std::array<char, 256> drain{};
                 while (read(wake[0], drain.data(), drain.size()) > 0) {
                 }
             }
-
-            std::vector<Pending> fresh;
-            bool stop_now = false;
-            std::string consumer;
             std::uint64_t checkpoint = 0;
-            {
-                std::lock_guard lock(mu);
-                fresh.swap(incoming);
-                stop_now = stopping;
-                consumer = checkpoint_consumer;
-                std::swap(checkpoint, checkpoint_seq);
-            }
-            if (checkpoint != 0) {
-                const std::string seq = std::to_string(checkpoint);
-                std::array<zmq::const_buffer, 4> frames = {
-                    zmq::buffer(protocol::kCheckpoint), zmq::buffer(std::string_view("0")),
-                    zmq::buffer(consumer), zmq::buffer(seq)};
-                (void)zmq::send_multipart(sock, frames, zmq::send_flags::dontwait);
-            }
-            for (auto& p : fresh) {
-                auto [it, _] = in_flight.emplace(next_token++, std::move(p));
-                to_send.emplace_back(it->first, &it->second);
-            }
-            send_all();
+            const bool stop_now = take_queue(fresh, consumer, checkpoint);
+            conn.send(fresh, consumer, checkpoint);
             if (stop_now) {
-                for (auto& [token, p] : in_flight) {
-                    p.done({PublishStatus::Stopped, 0, "publisher stopped"});
-                }
+                conn.stop_all();
                 return;
             }
-
-            take_replies();
-
-            const auto now = Clock::now();
-            if (now >= next_scan) {
-                next_scan = now + kScanInterval;
-                for (auto it = in_flight.begin(); it != in_flight.end();) {
-                    Pending& p = it->second;
-                    if (now >= p.give_up_at) {
-                        p.done(
-                            {PublishStatus::TimedOut, 0,
-                             p.unavailable_reason.empty()
-                                 ? std::string("no acknowledgement from the broker")
-                                 : p.unavailable_reason});
-                        it = in_flight.erase(it);
-                        continue;
-                    }
-                    // Re-sent once it is overdue and either the broker has gone quiet (down,
-                    // restarting, stopped) or it answered something sent after this one.
-                    const bool overdue = now - p.last_sent >= options.retry_interval;
-                    const bool broker_quiet = now - last_answer_at >= options.retry_interval;
-                    const bool overtaken = newest_answered_sent > p.last_sent;
-                    if (!p.sent || (overdue && (broker_quiet || overtaken))) {
-                        to_send.emplace_back(it->first, &p);
-                    }
-                    ++it;
-                }
-                if (!to_send.empty()) {
-                    send_all();
-                    take_replies();
-                }
-            }
+            conn.take_answers();
         }
     }
 };
@@ -337,7 +444,32 @@ void Publisher::report_checkpoint(const std::string& consumer, std::uint64_t seq
         impl_->checkpoint_consumer = consumer;
         impl_->checkpoint_seq = seq;
     }
-    impl_->notify();
+    if (impl_->options.driven_by_caller) {
+        impl_->drive();
+    } else {
+        impl_->notify();
+    }
+}
+
+int Publisher::wait_fd() const {
+    impl_->check_owner("wait_fd()");
+    return impl_->driven ? impl_->driven->fd() : -1;
+}
+
+void Publisher::drive() { impl_->drive(); }
+
+std::chrono::milliseconds Publisher::scan_interval() { return kScanInterval; }
+
+bool Publisher::drive_until(const std::function<bool()>& done,
+                            const std::function<bool()>& give_up) {
+    impl_->check_owner("drive_until()");
+    while (!done()) {
+        if (give_up() || !impl_->driven) return false;
+        pollfd fd{impl_->driven->fd(), POLLIN, 0};
+        ::poll(&fd, 1, static_cast<int>(kScanInterval.count()));  // EINTR: drive anyway
+        impl_->drive();
+    }
+    return true;
 }
 
 std::future<PublishResult> Publisher::publish(const events::Event& event, Deadline give_up_at,
@@ -387,6 +519,18 @@ void Publisher::publish_many_then(std::span<const events::Event> batch, Deadline
 std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Event>& batch,
                                                   Deadline give_up_at) {
     auto futures = publish_many(batch, give_up_at);
+    if (impl_->options.driven_by_caller) {
+        drive_until(
+            [&] {
+                for (auto& f : futures) {
+                    if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+                        return false;
+                    }
+                }
+                return true;
+            },
+            [] { return false; });  // each resolves by its deadline, or Stopped
+    }
     std::vector<PublishResult> results;
     results.reserve(batch.size());
     for (auto& f : futures) results.push_back(f.get());
@@ -395,6 +539,10 @@ std::vector<PublishResult> Publisher::publish_all(const std::vector<events::Even
 
 void Publisher::stop() {
     if (!impl_) return;
+    if (impl_->options.driven_by_caller) {
+        impl_->stop_driven();
+        return;
+    }
     std::vector<Pending> stopped;
     {
         std::lock_guard lock(impl_->mu);

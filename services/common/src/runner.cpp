@@ -1,10 +1,9 @@
 #include "op/service/runner.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <mutex>
+#include <algorithm>
+#include <future>
 #include <optional>
 #include <span>
 
@@ -31,42 +30,30 @@ std::string describe(const std::vector<events::Event>& events) {
 
 namespace {
 
-// Waits for every result, giving up (returns false) if `stop` is set first.
-bool await_all(std::vector<std::future<bus::PublishResult>>& futures,
-               std::vector<bus::PublishResult>& results, const std::atomic<bool>& stop) {
-    for (auto& f : futures) {
-        while (f.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-            if (stop.load()) return false;
-        }
-        results.push_back(f.get());
-    }
-    return true;
-}
-
-// Publishes every event (pipelined) and waits for all acks; false if `stop` came first.
+// Publishes every event (pipelined) and drives the publisher until all are answered; false if
+// `stop` came first.
 bool publish_and_wait(bus::Publisher& publisher, const std::vector<events::Event>& batch,
                       std::vector<bus::PublishResult>& results, const std::atomic<bool>& stop) {
     auto futures = publisher.publish_many(batch);
-    return await_all(futures, results, stop);
+    const bool answered = publisher.drive_until(
+        [&] {
+            for (auto& f : futures) {
+                if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+            }
+            return true;
+        },
+        [&] { return stop.load(); });
+    if (!answered) return false;
+    for (auto& f : futures) results.push_back(f.get());
+    return true;
 }
 
-// The broker's answers to what the open transaction published. They arrive on the
-// publisher's I/O thread; when the last one is in, an eventfd wakes the runner, which waits on
-// it and on its subscriber in one poll.
+// The broker's answers to what the open transaction published. They arrive inside the
+// publisher's drive(), on the runner's own thread (the publisher is driven by it).
 class Acks {
 public:
-    Acks() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-        if (fd_ < 0) throw std::runtime_error("runner: cannot create an eventfd");
-    }
-    ~Acks() { ::close(fd_); }
-    Acks(const Acks&) = delete;
-    Acks& operator=(const Acks&) = delete;
-
-    int fd() const { return fd_; }
-
     // Room for n more answers; returns the index of the first.
     std::size_t expect(std::size_t n) {
-        std::lock_guard lock(mu_);
         const std::size_t first = results_.size();
         results_.resize(first + n);
         outstanding_ += n;
@@ -74,39 +61,18 @@ public:
     }
 
     void arrived(std::size_t index, bus::PublishResult result) {
-        bool last = false;
-        {
-            std::lock_guard lock(mu_);
-            results_[index] = std::move(result);
-            last = --outstanding_ == 0;
-        }
-        if (last) {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);  // cannot overflow
-        }
+        results_[index] = std::move(result);
+        --outstanding_;
     }
 
-    bool all_in() {
-        std::lock_guard lock(mu_);
-        return outstanding_ == 0;
-    }
+    bool all_in() const { return outstanding_ == 0; }
 
     // Every answer, in publish order, once all_in(); the next transaction starts empty.
-    std::vector<bus::PublishResult> take() {
-        std::lock_guard lock(mu_);
-        return std::exchange(results_, {});
-    }
-
-    void clear_wake() {
-        std::uint64_t count = 0;
-        [[maybe_unused]] auto n = ::read(fd_, &count, sizeof count);  // EAGAIN: nothing to clear
-    }
+    std::vector<bus::PublishResult> take() { return std::exchange(results_, {}); }
 
 private:
-    int fd_;
-    std::mutex mu_;
-    std::vector<bus::PublishResult> results_;  // guarded by mu_
-    std::size_t outstanding_ = 0;              // guarded by mu_
+    std::vector<bus::PublishResult> results_;
+    std::size_t outstanding_ = 0;
 };
 
 // What the open transaction has handled and published, awaiting the acks before its commit.
@@ -218,7 +184,11 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
     Acks acks;  // before the publisher, which may call into it until it stops
     bus::Subscriber subscriber(
         bus::SubscriberOptions{config.endpoints, config.topics, checkpoint + 1});
-    bus::Publisher publisher(config.endpoints);
+    // Driven by this thread, which waits on the broker's answers and on its subscriber in one
+    // poll: no thread of the publisher's own to wake for each publish and each ack.
+    bus::PublisherOptions publisher_options;
+    publisher_options.driven_by_caller = true;
+    bus::Publisher publisher(config.endpoints, publisher_options);
     bus::CheckpointReporter report_checkpoint(publisher, config.name);
     Uncommitted open;
     bool announced = false;
@@ -259,14 +229,17 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         // transaction, and their events published the moment those acks are in: a service does
         // not sit idle for the broker's fsync and then handle. The commit waits until all is
         // acknowledged; past max_uncommitted events it takes no more until then.
+        // The publisher is driven after every wait, whatever ended it: its descriptor turns
+        // readable again only for an answer that arrives after a drive().
+        const auto wait = std::min(std::chrono::milliseconds(100), bus::Publisher::scan_interval());
         std::vector<bus::Delivery> batch;
         if (open.handled.size() < config.max_uncommitted) {
-            batch = subscriber.poll(std::chrono::milliseconds(100), config.max_batch, acks.fd());
+            batch = subscriber.poll(wait, config.max_batch, publisher.wait_fd());
         } else {
-            pollfd wake{acks.fd(), POLLIN, 0};
-            ::poll(&wake, 1, 100);
+            pollfd answers{publisher.wait_fd(), POLLIN, 0};
+            ::poll(&answers, 1, static_cast<int>(wait.count()));
         }
-        acks.clear_wake();  // whether or not it woke this poll, so it cannot wake the next
+        publisher.drive();
         if (!announced && subscriber.caught_up()) {
             announced = true;
             spdlog::info("{} caught up at seq {}, now live", config.name,

@@ -6,8 +6,14 @@
 // event sent after this one (so this one was lost, e.g. across a broker restart); an event
 // merely queued behind a busy broker is not re-sent, so a slow broker is not flooded with
 // copies. The broker drops re-sends by event id and answers DUP with the original seq, so a
-// retry never appends twice. Thread-safe: any thread may publish; one I/O thread inside owns
-// the socket and pipelines every pending event.
+// retry never appends twice.
+//
+// Two ways to run it. By default it is thread-safe: any thread may publish, and one I/O thread
+// inside owns the socket and pipelines every pending event. Driven by its caller
+// (PublisherOptions::driven_by_caller), it has no thread: the thread that made it owns the
+// socket, publishes from it alone, waits on wait_fd() with its other sources and calls drive().
+// A service's handler loop runs it so: each publish and each ack is then one thread wake-up
+// fewer on the way to the broker and back.
 #pragma once
 
 #include <chrono>
@@ -59,6 +65,11 @@ struct PublisherOptions {
     // A ZeroMQ context to make the socket in, so that many publishers in one process share its
     // I/O thread (it must outlive them); null: the publisher makes its own.
     zmq::context_t* context = nullptr;
+    // No thread of its own: only the thread that constructs it may call it, and that thread
+    // must call drive() whenever wait_fd() is readable and at least every scan_interval() (for
+    // re-sends and deadlines). Publishes are sent at once, from inside the publish call, and
+    // `done` callbacks run inside drive() (or a publish call), on that thread.
+    bool driven_by_caller = false;
 };
 
 class Publisher {
@@ -104,6 +115,20 @@ public:
     // retention waits for). Fire and forget: the latest value is sent once; call it again as
     // the checkpoint moves.
     void report_checkpoint(const std::string& consumer, std::uint64_t seq);
+
+    // Driven by the caller only (each throws std::logic_error otherwise, or on another thread):
+    // the descriptor that turns readable when the broker may have answered (the socket's
+    // ZMQ_FD: poll it for POLLIN, never read it); drive() takes every answer in (running the
+    // `done` callbacks), sends what is queued and re-sends what is due. ZeroMQ's descriptor
+    // is readable only when something new arrived since the last drive(), so every wake-up
+    // must be followed by a drive(), and every publish call drives already.
+    int wait_fd() const;
+    void drive();
+    // How long the caller may wait on wait_fd() without calling drive().
+    static std::chrono::milliseconds scan_interval();
+    // Driven by the caller: drives until `done()` is true, waiting on wait_fd() between turns;
+    // false if `give_up()` became true first (it is asked at least every scan_interval()).
+    bool drive_until(const std::function<bool()>& done, const std::function<bool()>& give_up);
 
     // Resolves every pending publish with Stopped and ends the I/O thread. Idempotent.
     void stop();
