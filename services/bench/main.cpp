@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--floor", c.floor,
                  "measure the floor first (fdatasync on the data dir, ZeroMQ loopback round "
-                 "trip, and the bound they set: 3 durable appends to a decision, 5 to the end "
+                 "trip between two processes, and the bound they set: 3 durable appends to a decision, 5 to the end "
                  "of the chain), then a load run reported as a multiple of it");
     app.add_option("--floor-dir", c.floor_dir,
                    "directory to probe fdatasync in (default: a temporary dir under /tmp, where "
@@ -237,10 +237,24 @@ int main(int argc, char** argv) {
     app.add_flag("--json", c.json,
                  "print every figure as one JSON object on stdout (the human report goes to "
                  "stderr)");
+    std::string zmq_echo;
+    app.add_option("--zmq-echo", zmq_echo,
+                   "not for use by hand: what --floor starts in a second process for its ZeroMQ "
+                   "round-trip probe; binds a ROUTER at this endpoint and echoes every message "
+                   "until SIGTERM");
     op::runtime::SecurityFlags security;
     op::runtime::add_security_flags(app, security, "operator",
                                     "var/keys; with --url, to read the broker's log");
     CLI11_PARSE(app, argc, argv);
+    if (!zmq_echo.empty()) {
+        watch_stop_signals();
+        try {
+            return run_zmq_echo(zmq_echo);
+        } catch (const std::exception& e) {
+            std::cerr << "bench --zmq-echo: " << e.what() << "\n";
+            return 1;
+        }
+    }
 
     // A descriptor per connection, and some for the system bench starts and its probes.
     int most_connections = c.concurrency;

@@ -53,8 +53,11 @@ void print_floor(std::ostream& out, const FloorResult& f) {
     fmt::print(out, "    the same, cores idle:        {}  (the bound takes the lower p50, see "
                "floor.hpp)\n",
                latency_line(f.fdatasync_idle));
-    fmt::print(out, "  zmq round trip ({} B event):    {}\n", f.message_bytes,
+    fmt::print(out, "  zmq round trip ({} B event, two processes):  {}\n", f.message_bytes,
                latency_line(f.zmq_rtt));
+    fmt::print(out, "    the same, two threads of one process:  {}  (not the bound: one I/O "
+               "thread fewer each way, see floor.hpp)\n",
+               latency_line(f.zmq_rtt_one_process));
     fmt::print(out,
                "  one durable append >= {}; decision (3 appends) >= {}; full chain "
                "(5 appends) >= {}\n",

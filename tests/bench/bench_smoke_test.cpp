@@ -57,6 +57,9 @@ TEST_CASE("bench drives a self-started system, measures the floor and checks its
           doctest::Approx(std::min(busy, idle) + floor["zmq_rtt"]["p50_us"].get<double>()));
     CHECK(floor["decision_bound_us"].get<double>() ==
           doctest::Approx(3 * floor["append_bound_us"].get<double>()));
+    // Both round-trip probes ran: two processes (the bound's) and two threads of one process.
+    check_latency(floor["zmq_rtt"], floor["zmq_rtt"]["count"]);
+    check_latency(floor["zmq_rtt_one_process"], floor["zmq_rtt_one_process"]["count"]);
 
     REQUIRE(j["runs"].size() == 1);
     const auto& run = j["runs"][0];
