@@ -6,15 +6,12 @@
 // The round trip is between two processes, each with its own ZeroMQ context (the issue's
 // "ZeroMQ round trip between two processes"): every hop of an order crosses from one of the
 // system's processes to another, each side's message passing through its own I/O thread.
-// Until this session the probe ran both ends as two threads of one process sharing one I/O
-// thread, which crosses one thread less each way and read about half as long (39-40 against
-// 74-94 us on one morning); it is still measured and printed, beside the bound, not in it.
-//
-// fdatasync is probed twice: with every core kept busy by low-priority spinners, and with
-// the cores left idle. On a VM an idle vCPU may only notice an I/O completion at the host's
-// next timer tick (this project's 2-core VM once gave 4.0 ms idle against ~0.3-0.5 ms busy);
-// on other nights the idle cores were the faster (242 us against 461 us). The bound takes the
-// lower p50 of the two: a floor must not sit above what the disk was seen to do.
+// Until cd42ecc the probe ran both ends as two threads of one process sharing one I/O thread,
+// which crosses one I/O thread fewer each way. It is still measured and printed, beside the
+// bound, not in it: in the first suite with both, the two-process probe read p50 62-78 us and
+// the one-process probe 40-55 us, but 86 us in the suite's first floor (a suite's first probe
+// has often been slow).
+
 #pragma once
 
 #include <algorithm>

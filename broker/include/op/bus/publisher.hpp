@@ -95,14 +95,14 @@ public:
         WhenUnavailable when_unavailable = WhenUnavailable::Retry);
 
     // Queues the event and returns at once; `done` is called once with the outcome, on the
-    // publisher's I/O thread (or on this one if the publisher has stopped), so it must be
-    // quick: hand the result on, do not wait. For a caller that has no thread to block (an
+    // publisher's I/O thread (or on this one if the publisher has stopped; driven by its
+    // caller, inside a later drive()), so it must be quick: hand the result on, do not wait. For a caller that has no thread to block (an
     // event loop), and without a promise's cost per publish.
     void publish_then(const events::Event& event, Deadline give_up_at,
                       WhenUnavailable when_unavailable, Done done);
 
     // publish_then for a batch: queued at once, so the events leave in one frame; `done` is
-    // called once per event with its index in `batch`, on the publisher's I/O thread.
+    // called once per event with its index in `batch`, where publish_then's would be.
     using DoneAt = std::function<void(std::size_t index, PublishResult)>;
     void publish_many_then(std::span<const events::Event> batch, Deadline give_up_at,
                            WhenUnavailable when_unavailable, DoneAt done);
