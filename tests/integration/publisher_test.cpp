@@ -286,18 +286,26 @@ TEST_CASE("publisher driven by its caller: callbacks' publishes go out in order,
     op::bus::Publisher threaded(system.client("replay"));
     CHECK_THROWS_AS(threaded.drive(), std::logic_error);
 
-    // Stopped from a callback: what is still in flight resolves Stopped, and later publishes
-    // are refused at once.
+    // Stopped from inside a callback (the connection is closed once drive() is out of it):
+    // a publish made after that is refused at once, and driving it again does nothing.
+    bool stopped = false;
     auto first = publisher.publish(order_placed_event());
     publisher.publish_then(order_placed_event(), op::bus::Publisher::Deadline::max(),
-                           op::bus::WhenUnavailable::Retry,
-                           [&](op::bus::PublishResult) { publisher.stop(); });
-    REQUIRE(publisher.drive_until(
-        [&] { return first.wait_for(0s) == std::future_status::ready; },
-        [&] { return std::chrono::steady_clock::now() > give_up; }));
+                           op::bus::WhenUnavailable::Retry, [&](op::bus::PublishResult result) {
+                               CHECK(result.status == op::bus::PublishStatus::Appended);
+                               publisher.stop();
+                               stopped = true;
+                           });
+    REQUIRE(publisher.drive_until([&] { return stopped; },
+                                  [&] { return std::chrono::steady_clock::now() > give_up; }));
+    // The broker answers a connection's publishes in order: the first is in already.
+    REQUIRE(first.wait_for(0s) == std::future_status::ready);
+    CHECK(first.get().status == op::bus::PublishStatus::Appended);
     auto late = publisher.publish(order_placed_event());
     REQUIRE(late.wait_for(0s) == std::future_status::ready);
     CHECK(late.get().status == op::bus::PublishStatus::Stopped);
+    publisher.drive();
+    CHECK(publisher.wait_fd() == -1);
 }
 
 TEST_CASE("publisher driven by its caller: a lost publish is re-sent once a later one is answered") {
