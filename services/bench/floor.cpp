@@ -108,10 +108,17 @@ Percentiles measure_round_trips(zmq::context_t& ctx, const std::string& endpoint
     client.send(zmq::buffer(message));
     zmq::pollitem_t item{client.handle(), 0, ZMQ_POLLIN, 0};
     const auto connect_deadline = Clock::now() + std::chrono::seconds(10);
-    while (zmq::poll(&item, 1, std::chrono::milliseconds(100)) == 0) {
+    for (;;) {
+        try {
+            if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) > 0) break;
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) throw;
+        }
         throw_if_stopped();
         if (Clock::now() > connect_deadline) {
-            throw std::runtime_error("floor: no echo from " + endpoint + " within 10 s");
+            throw std::runtime_error("floor: no echo from " + endpoint +
+                                     " within 10 s (is the port free? is bench --zmq-echo "
+                                     "runnable?)");
         }
     }
     zmq::message_t reply;

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 
-#include <algorithm>
 #include <future>
 #include <optional>
 #include <span>
@@ -230,8 +229,9 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         // not sit idle for the broker's fsync and then handle. The commit waits until all is
         // acknowledged; past max_uncommitted events it takes no more until then.
         // The publisher is driven after every wait, whatever ended it: its descriptor turns
-        // readable again only for an answer that arrives after a drive().
-        const auto wait = std::min(std::chrono::milliseconds(100), bus::Publisher::scan_interval());
+        // readable again only for an answer that arrives after a drive(). And at least every
+        // scan interval, for its re-sends and deadlines.
+        const auto wait = bus::Publisher::scan_interval();
         std::vector<bus::Delivery> batch;
         if (open.handled.size() < config.max_uncommitted) {
             batch = subscriber.poll(wait, config.max_batch, publisher.wait_fd());
