@@ -150,16 +150,15 @@ Percentiles probe_zmq_rtt_one_process(const std::string& message,
     server.bind(endpoint);
     std::atomic<bool> stop{false};
     std::thread echo([&] { echo_until(server, [&] { return stop.load(); }); });
-    try {
-        auto result = measure_round_trips(ctx, endpoint, message, budget);
-        stop = true;
-        echo.join();
-        return result;
-    } catch (...) {
-        stop = true;
-        echo.join();
-        throw;
-    }
+    struct StopEcho {  // however the measuring ends
+        std::atomic<bool>& stop;
+        std::thread& echo;
+        ~StopEcho() {
+            stop = true;
+            echo.join();
+        }
+    } stop_echo{stop, echo};
+    return measure_round_trips(ctx, endpoint, message, budget);
 }
 
 // The echo in a process of its own (this program again, with --zmq-echo), each end with its

@@ -489,6 +489,7 @@ struct IdIndex::Impl {
                              sealed_first, sealed_last, std::move(rebuild));
     }
 };
+
 IdIndex::IdIndex(IdIndexOptions options, std::uint64_t log_first, std::uint64_t log_head)
     : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);

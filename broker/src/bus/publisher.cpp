@@ -260,9 +260,9 @@ struct Publisher::Impl {
     PublisherOptions options;
 
     std::mutex mu;
-    std::vector<Pending> incoming;  // guarded by mu
-    bool stopping = false;          // guarded by mu
-    std::string checkpoint_consumer;  // guarded by mu
+    std::vector<Pending> incoming;     // guarded by mu
+    bool stopping = false;             // guarded by mu
+    std::string checkpoint_consumer;   // guarded by mu
     std::uint64_t checkpoint_seq = 0;  // guarded by mu; 0: nothing new to report
 
     // With a thread of its own:
@@ -274,8 +274,8 @@ struct Publisher::Impl {
     // Driven by the caller: the connection lives on the caller's thread, the owner.
     std::unique_ptr<Connection> driven;
     std::thread::id owner;
-    bool driving = false;       // inside drive(): a publish from a callback is taken after it
-    bool drive_again = false;   // ... and this says one came
+    bool driving = false;      // inside drive(): a publish from a callback is taken after it
+    bool drive_again = false;  // ... and this says one came
 
     Impl(const Endpoints& broker, PublisherOptions opts)
         : endpoint(broker.publish), curve(broker.curve), options(opts) {

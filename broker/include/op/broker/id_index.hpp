@@ -5,11 +5,11 @@
 // The newest ids (at most `recent_limit`) are held whole in a hash table (recent_ids.hpp).
 // Once the log is durable past them they are written out, on a thread of the index's own, as a
 // run: a file of (64-bit id hash, seq) pairs sorted by hash, under
-// DIR/run-<first seq>-<last seq>.ids. Runs are never changed again. A lookup that misses the table asks a Bloom filter over every run's hashes (2 bytes an
-// id), and only when it says "maybe" reads one 4 KiB block of each run from disk (found through
-// a sparse in-memory fence: 16 bytes per 256 ids). A hash match is confirmed by the caller
-// against the record itself, so a hash collision can never turn a new event into a false
-// duplicate.
+// DIR/run-<first seq>-<last seq>.ids. Runs are never changed again. A lookup that misses the
+// table asks a Bloom filter over every run's hashes (2 bytes an id), and only when it says
+// "maybe" reads one 4 KiB block of each run from disk (found through a sparse in-memory fence:
+// 16 bytes per 256 ids). A hash match is confirmed by the caller against the record itself, so
+// a hash collision can never turn a new event into a false duplicate.
 //
 // At start the runs are loaded (their fences and the filter, 16 bytes an id read from the run
 // files) and the caller re-inserts only the log's tail after the last run. Not thread-safe.

@@ -6,8 +6,9 @@
 // bytes only on a hash match, and clear() rewrites one array instead of freeing every id.
 //
 // Linear probing over a power-of-two table kept at most 5/8 full (a miss reads ~4 slots, two
-// cache lines); the hash is events::id_hash64, already well mixed. An erased id leaves a tombstone (its bytes stay in the
-// arena until clear()): erasing is rare (an append whose write or fsync failed).
+// cache lines); the hash is events::id_hash64, already well mixed. An erased id leaves a
+// tombstone (its bytes stay in the arena until clear()): erasing is rare (an append whose write
+// or fsync failed).
 #pragma once
 
 #include <sys/mman.h>

@@ -96,8 +96,9 @@ public:
 
     // Queues the event and returns at once; `done` is called once with the outcome, on the
     // publisher's I/O thread (or on this one if the publisher has stopped; driven by its
-    // caller, inside a later drive()), so it must be quick: hand the result on, do not wait. For a caller that has no thread to block (an
-    // event loop), and without a promise's cost per publish.
+    // caller, inside a later drive()), so it must be quick: hand the result on, do not wait.
+    // For a caller that has no thread to block (an event loop), and without a promise's cost
+    // per publish.
     void publish_then(const events::Event& event, Deadline give_up_at,
                       WhenUnavailable when_unavailable, Done done);
 
