@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <algorithm>
+#include <chrono>
 #include <future>
 #include <optional>
 #include <span>
@@ -81,8 +83,18 @@ struct Uncommitted {
     std::vector<events::Event> outputs;  // what they produced, in publish order
     std::vector<std::size_t> cause_of;   // outputs[i] was produced by handled[cause_of[i]]
     std::size_t published = 0;           // outputs[0, published) are published
+    std::chrono::steady_clock::time_point began;       // when tx was opened
+    std::chrono::steady_clock::time_point last_event;  // when the last batch came
 
     bool open() const { return tx.has_value(); }
+    // Everything handled is published and acknowledged: only the commit is left.
+    bool settled(const Acks& acks) const {
+        return open() && acks.all_in() && published == outputs.size();
+    }
+    // When a settled transaction is due to be committed (RunnerConfig::commit_when_quiet).
+    std::chrono::steady_clock::time_point commit_due(const RunnerConfig& config) const {
+        return std::min(last_event + config.commit_when_quiet, began + config.commit_interval);
+    }
     void clear() {
         tx.reset();
         handled.clear();
@@ -209,18 +221,19 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
     };
 
     for (;;) {
-        if (open.open() && acks.all_in()) {
-            if (open.published < open.outputs.size()) {
-                publish_handled();
-            } else {
-                // Every event polled so far was handled in `open`, so the subscriber's
-                // position is the checkpoint.
-                if (!commit_when_acked(db, config, publisher, acks, open,
-                                       subscriber.next_seq() - 1, stop, after_publish)) {
-                    break;
-                }
-                report_checkpoint(db.checkpoint());
+        if (open.open() && acks.all_in() && open.published < open.outputs.size()) {
+            publish_handled();
+        }
+        if (open.settled(acks) &&
+            (stop.load() || open.handled.size() >= config.max_uncommitted ||
+             std::chrono::steady_clock::now() >= open.commit_due(config))) {
+            // Every event polled so far was handled in `open`, so the subscriber's position is
+            // the checkpoint.
+            if (!commit_when_acked(db, config, publisher, acks, open, subscriber.next_seq() - 1,
+                                   stop, after_publish)) {
+                break;
             }
+            report_checkpoint(db.checkpoint());
         }
         if (stop.load()) break;
 
@@ -231,7 +244,12 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         // The publisher is driven after every wait, whatever ended it: its descriptor turns
         // readable again only for an answer that arrives after a drive(). And at least every
         // scan interval, for its re-sends and deadlines.
-        const auto wait = bus::Publisher::scan_interval();
+        auto wait = bus::Publisher::scan_interval();
+        if (open.settled(acks)) {
+            const auto until_due = std::chrono::ceil<std::chrono::milliseconds>(
+                open.commit_due(config) - std::chrono::steady_clock::now());
+            wait = std::clamp(until_due, std::chrono::milliseconds(0), wait);
+        }
         std::vector<bus::Delivery> batch;
         if (open.handled.size() < config.max_uncommitted) {
             batch = subscriber.poll(wait, config.max_batch, publisher.wait_fd());
@@ -259,7 +277,11 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
             continue;
         }
 
-        if (!open.open()) open.tx.emplace(db);
+        if (!open.open()) {
+            open.tx.emplace(db);
+            open.began = std::chrono::steady_clock::now();
+        }
+        open.last_event = std::chrono::steady_clock::now();
         const std::string now = events::now_timestamp();
         for (auto& delivery : batch) {
             const auto& event = delivery.event;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -57,9 +58,18 @@ struct RunnerConfig {
     // Events handled while earlier acks are still awaited, all in one transaction: past this
     // many the runner takes no more until it has committed.
     std::size_t max_uncommitted = 4096;
+    // A transaction whose events are all acknowledged is committed once no event has come for
+    // commit_when_quiet, or commit_interval after it began, or at max_uncommitted, and when the
+    // runner stops: not after every batch. Each commit writes every page the transaction
+    // touched to the WAL, and at one client a service committed once per event it handled;
+    // the events between two commits are in the broker's log, and a crash handles them again.
+    // Zero for both: commit as soon as the acks are in.
+    std::chrono::milliseconds commit_when_quiet{10};
+    std::chrono::milliseconds commit_interval{100};
 };
 
-// Returns when `stop` is set; a batch in progress is rolled back and handled again next start.
+// Returns when `stop` is set, having committed what the broker acknowledged; a batch whose acks
+// are not all in is rolled back and handled again next start.
 void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& handler,
                       const std::atomic<bool>& stop, const AfterPublish& after_publish = {});
 
