@@ -1,6 +1,7 @@
 // The loop every reacting service runs: take events from the subscriber in seq order, call the
 // service's handler inside one SQLite transaction, publish what it returned, and once the
-// broker has acknowledged all of it commit the state together with the checkpoint. Batches
+// broker has acknowledged all of it commit the state together with the checkpoint (when the
+// feed pauses or the transaction is old enough: RunnerConfig::commit_when_quiet). Batches
 // that arrive while acks are awaited are handled in the same transaction (up to
 // max_uncommitted events) and their events published once those acks are in, so a service
 // does not sit idle for the broker's fsync between batches, and its events still reach the log
