@@ -244,15 +244,24 @@ void run_handler_loop(store::Db& db, const RunnerConfig& config, const Handler& 
         // The publisher is driven after every wait, whatever ended it: its descriptor turns
         // readable again only for an answer that arrives after a drive(). And at least every
         // scan interval, for its re-sends and deadlines.
+        // The answers wake this thread only when something waits on them: events handled while
+        // earlier acks are out, or a commit that is due. Otherwise the drive() after the next
+        // wait takes them, whatever ends it: at one client, a wake-up fewer for each event a
+        // service publishes, and on this project's VM a wake-up costs 10-30 us of CPU.
         auto wait = bus::Publisher::scan_interval();
-        if (open.settled(acks)) {
+        bool wake_for_answers = !acks.all_in();
+        if (open.open() && open.published == open.outputs.size()) {
             const auto until_due = std::chrono::ceil<std::chrono::milliseconds>(
                 open.commit_due(config) - std::chrono::steady_clock::now());
-            wait = std::clamp(until_due, std::chrono::milliseconds(0), wait);
+            if (until_due > std::chrono::milliseconds(0)) {
+                wake_for_answers = false;
+                wait = std::min(wait, until_due);
+            }
         }
         std::vector<bus::Delivery> batch;
         if (open.handled.size() < config.max_uncommitted) {
-            batch = subscriber.poll(wait, config.max_batch, publisher.wait_fd());
+            batch = subscriber.poll(wait, config.max_batch,
+                                    wake_for_answers ? publisher.wait_fd() : -1);
         } else {
             pollfd answers{publisher.wait_fd(), POLLIN, 0};
             ::poll(&answers, 1, static_cast<int>(wait.count()));
