@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -21,6 +22,15 @@ struct Outcome {
     std::string outcome;
     std::string reason;
 };
+
+// The success chain, in order: the hops bench reports are between consecutive steps.
+constexpr std::array<events::EventType, 5> kSuccessChain = {
+    events::EventType::OrderPlaced, events::EventType::PaymentVerified,
+    events::EventType::StockReserved, events::EventType::Shipped,
+    events::EventType::CustomerNotified};
+
+// When an order's events of the success chain were stamped (an unset step stays at zero).
+using ChainTimes = std::array<WallTime, kSuccessChain.size()>;
 
 WallTime ts_of(const events::Event& e) {
     return events::parse_timestamp(e.ts).value_or(WallTime{});
@@ -53,12 +63,12 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
     options.endpoints = endpoints;
     options.from_seq = from_seq;
     options.replay_batch = 5000;
-    options.topics = {events::EventType::OrderPlaced, events::EventType::StockReserved,
-                      events::EventType::CustomerNotified};
+    options.topics.assign(kSuccessChain.begin(), kSuccessChain.end());
     bus::Subscriber sub(options);
 
     std::unordered_map<std::string, WallTime> placed;
     std::unordered_map<std::string, Outcome> notified;
+    std::unordered_map<std::string, ChainTimes> steps;
     ChainReport r;
     std::uint64_t open_orders = 0;  // placed, not yet notified
     const auto give_up = begun + deadline;
@@ -66,6 +76,11 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         throw_if_stopped();
         for (auto& d : sub.poll(std::chrono::milliseconds(100), 20000)) {
             const auto& e = d.event;
+            const auto step = std::find(kSuccessChain.begin(), kSuccessChain.end(), e.type());
+            if (step != kSuccessChain.end()) {
+                steps[e.order_id][static_cast<std::size_t>(step - kSuccessChain.begin())] =
+                    ts_of(e);
+            }
             if (e.as<events::OrderPlaced>()) {
                 if (placed.emplace(e.order_id, ts_of(e)).second && !notified.contains(e.order_id)) {
                     ++open_orders;
@@ -95,6 +110,18 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         last = std::max(last, it->second.ts);
     }
     r.full_chain = chain.summarize();
+    std::array<LatencySamples, kSuccessChain.size() - 1> hops;
+    for (const auto& [id, at] : steps) {
+        if (std::find(at.begin(), at.end(), WallTime{}) != at.end()) continue;  // not all five
+        for (std::size_t i = 0; i + 1 < at.size(); ++i) {
+            hops[i].add(std::chrono::duration_cast<Nanos>(at[i + 1] - at[i]));
+        }
+    }
+    for (std::size_t i = 0; i < hops.size(); ++i) {
+        r.hops.emplace_back(fmt::format("{} -> {}", events::type_name(kSuccessChain[i]),
+                                        events::type_name(kSuccessChain[i + 1])),
+                            hops[i].summarize());
+    }
     if (r.terminal > 0 && last > first) {
         r.terminal_per_s = r.terminal / std::chrono::duration<double>(last - first).count();
     }
@@ -140,6 +167,13 @@ nlohmann::json to_json(const ChainReport& r) {
             {"succeeded", r.succeeded},
             {"terminal_per_s", r.terminal_per_s},
             {"full_chain_latency", to_json(r.full_chain)},
+            {"hops", [&] {
+                 auto hops = nlohmann::json::array();
+                 for (const auto& [name, p] : r.hops) {
+                     hops.push_back({{"hop", name}, {"latency", to_json(p)}});
+                 }
+                 return hops;
+             }()},
             {"reserved", r.reserved},
             {"answers_checked", r.answers_checked},
             {"disagreements", r.disagreements},

@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "http_load.hpp"
@@ -31,6 +32,10 @@ struct ChainReport {
     std::uint64_t terminal = 0;   // ... of which have a CustomerNotified
     std::uint64_t succeeded = 0;  // CustomerNotified with outcome success
     Percentiles full_chain;       // of the terminal orders
+    // The same span hop by hop (OrderPlaced -> PaymentVerified -> StockReserved -> Shipped ->
+    // CustomerNotified), each from one event's `ts` to the next one's, over the orders that
+    // went the whole success chain: where the full chain's time goes.
+    std::vector<std::pair<std::string, Percentiles>> hops;
     double terminal_per_s = 0;    // terminal orders / (last CustomerNotified - first OrderPlaced)
     std::map<std::string, std::int64_t> reserved;  // StockReserved quantity per item
     std::uint64_t answers_checked = 0;

@@ -115,6 +115,14 @@ void print_system_run(std::ostream& out, const SystemRun& r,
                c.terminal, c.orders);
     fmt::print(out, "  full chain latency (OrderPlaced -> CustomerNotified): {}\n",
                latency_line(c.full_chain));
+    if (!c.hops.empty() && c.hops.front().second.count > 0) {
+        std::string hops;
+        for (const auto& [name, p] : c.hops) {
+            hops += fmt::format("{}{} {} / {}", hops.empty() ? "" : ", ", name,
+                                format_us(p.p50_us), format_us(p.p99_us));
+        }
+        fmt::print(out, "    by hop (p50 / p99, successful orders): {}\n", hops);
+    }
     if (floor && r.load.options.path == "/place-order") {
         fmt::print(out,
                    "  vs the floor: decision p50 = {:.2f}x its bound, full chain p50 = "

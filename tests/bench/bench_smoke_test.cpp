@@ -74,6 +74,18 @@ TEST_CASE("bench drives a self-started system, measures the floor and checks its
     CHECK(run["chain"]["answers_checked"].get<std::uint64_t>() == answered);
     CHECK(run["chain"]["disagreements"] == 0);
     check_latency(run["chain"]["full_chain_latency"], answered);
+    // The full chain hop by hop: four hops, each over every (successful) order, and their
+    // medians no longer than the whole chain's slowest order.
+    const auto& hops = run["chain"]["hops"];
+    REQUIRE(hops.size() == 4);
+    CHECK(hops[0]["hop"] == "OrderPlaced -> PaymentVerified");
+    CHECK(hops[3]["hop"] == "Shipped -> CustomerNotified");
+    for (const auto& h : hops) {
+        INFO(h.dump());
+        check_latency(h["latency"], answered);
+        CHECK(h["latency"]["p50_us"].get<double>() <=
+              run["chain"]["full_chain_latency"]["max_us"].get<double>());
+    }
     CHECK(run["stock_conserved"] == true);
     CHECK(run["stock_before"].get<std::int64_t>() - run["stock_after"].get<std::int64_t>() ==
           static_cast<std::int64_t>(answered));
