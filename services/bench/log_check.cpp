@@ -17,20 +17,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using WallTime = std::chrono::system_clock::time_point;
 
-struct Outcome {
-    WallTime ts;
-    std::string outcome;
-    std::string reason;
-};
-
 // The success chain, in order: the hops bench reports are between consecutive steps.
 constexpr std::array<events::EventType, 5> kSuccessChain = {
     events::EventType::OrderPlaced, events::EventType::PaymentVerified,
     events::EventType::StockReserved, events::EventType::Shipped,
     events::EventType::CustomerNotified};
+constexpr std::size_t kPlacedStep = 0;
+constexpr std::size_t kNotifiedStep = kSuccessChain.size() - 1;
 
-// When an order's events of the success chain were stamped (an unset step stays at zero).
-using ChainTimes = std::array<WallTime, kSuccessChain.size()>;
+// What the log says of one order.
+struct OrderTrace {
+    // When its events of the success chain were stamped; zero: not seen. OrderPlaced and
+    // CustomerNotified are the full chain's ends, whatever the outcome.
+    std::array<WallTime, kSuccessChain.size()> at{};
+    bool placed = false;    // its OrderPlaced is in the window read
+    bool notified = false;  // it has a CustomerNotified
+    std::string outcome;    // ... and what that said
+    std::string reason;
+};
 
 WallTime ts_of(const events::Event& e) {
     return events::parse_timestamp(e.ts).value_or(WallTime{});
@@ -66,9 +70,7 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
     options.topics.assign(kSuccessChain.begin(), kSuccessChain.end());
     bus::Subscriber sub(options);
 
-    std::unordered_map<std::string, WallTime> placed;
-    std::unordered_map<std::string, Outcome> notified;
-    std::unordered_map<std::string, ChainTimes> steps;
+    std::unordered_map<std::string, OrderTrace> traces;
     ChainReport r;
     std::uint64_t open_orders = 0;  // placed, not yet notified
     const auto give_up = begun + deadline;
@@ -76,47 +78,48 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
         throw_if_stopped();
         for (auto& d : sub.poll(std::chrono::milliseconds(100), 20000)) {
             const auto& e = d.event;
-            const auto step = std::find(kSuccessChain.begin(), kSuccessChain.end(), e.type());
-            if (step != kSuccessChain.end()) {
-                steps[e.order_id][static_cast<std::size_t>(step - kSuccessChain.begin())] =
-                    ts_of(e);
+            auto& trace = traces[e.order_id];
+            const auto step = static_cast<std::size_t>(
+                std::find(kSuccessChain.begin(), kSuccessChain.end(), e.type()) -
+                kSuccessChain.begin());
+            if (step < kSuccessChain.size() && trace.at[step] == WallTime{}) {
+                trace.at[step] = ts_of(e);
             }
             if (e.as<events::OrderPlaced>()) {
-                if (placed.emplace(e.order_id, ts_of(e)).second && !notified.contains(e.order_id)) {
-                    ++open_orders;
-                }
+                if (!std::exchange(trace.placed, true) && !trace.notified) ++open_orders;
             } else if (const auto* s = e.as<events::StockReserved>()) {
                 r.reserved[s->item] += s->quantity;
             } else if (const auto* n = e.as<events::CustomerNotified>()) {
-                const bool fresh =
-                    notified.emplace(e.order_id, Outcome{ts_of(e), n->outcome, n->reason}).second;
-                if (fresh && placed.contains(e.order_id)) --open_orders;
+                if (!std::exchange(trace.notified, true)) {
+                    trace.outcome = n->outcome;
+                    trace.reason = n->reason;
+                    if (trace.placed) --open_orders;
+                }
             }
         }
         if (sub.caught_up() && open_orders == 0 && sub.next_seq() > sub.head_seq()) break;
     }
 
-    r.orders = placed.size();
     LatencySamples chain;
+    std::array<LatencySamples, kSuccessChain.size() - 1> hops;
     WallTime first = WallTime::max();
     WallTime last = WallTime::min();
-    for (const auto& [id, placed_at] : placed) {
-        first = std::min(first, placed_at);
-        const auto it = notified.find(id);
-        if (it == notified.end()) continue;
+    for (const auto& [id, trace] : traces) {
+        if (!trace.placed) continue;
+        ++r.orders;
+        const auto& at = trace.at;
+        first = std::min(first, at[kPlacedStep]);
+        if (!trace.notified) continue;
         ++r.terminal;
-        if (it->second.outcome == "success") ++r.succeeded;
-        chain.add(std::chrono::duration_cast<Nanos>(it->second.ts - placed_at));
-        last = std::max(last, it->second.ts);
-    }
-    r.full_chain = chain.summarize();
-    std::array<LatencySamples, kSuccessChain.size() - 1> hops;
-    for (const auto& [id, at] : steps) {
+        if (trace.outcome == "success") ++r.succeeded;
+        chain.add(std::chrono::duration_cast<Nanos>(at[kNotifiedStep] - at[kPlacedStep]));
+        last = std::max(last, at[kNotifiedStep]);
         if (std::find(at.begin(), at.end(), WallTime{}) != at.end()) continue;  // not all five
         for (std::size_t i = 0; i + 1 < at.size(); ++i) {
             hops[i].add(std::chrono::duration_cast<Nanos>(at[i + 1] - at[i]));
         }
     }
+    r.full_chain = chain.summarize();
     for (std::size_t i = 0; i < hops.size(); ++i) {
         r.hops.emplace_back(fmt::format("{} -> {}", events::type_name(kSuccessChain[i]),
                                         events::type_name(kSuccessChain[i + 1])),
@@ -133,8 +136,8 @@ ChainReport check_chain(const bus::Endpoints& endpoints, std::uint64_t from_seq,
     for (const auto& a : answers) {
         if (a.order_id.empty()) continue;
         ++r.answers_checked;
-        const auto it = notified.find(a.order_id);
-        if (it == notified.end() || !placed.contains(a.order_id)) {
+        const auto it = traces.find(a.order_id);
+        if (it == traces.end() || !it->second.placed || !it->second.notified) {
             ++r.answered_not_found;
             if (r.problems.size() < 8) {
                 r.problems.push_back(
