@@ -1,6 +1,5 @@
 #include "floor.hpp"
 
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,10 +17,11 @@
 
 #include "op/events/codec.hpp"
 #include "op/events/ids.hpp"
-#include "op/log/segment_log.hpp"
 #include "progress.hpp"
 #include "sample_order.hpp"
+#include "skeleton.hpp"
 #include "stop.hpp"
+#include "synced_appender.hpp"
 #include "support/harness.hpp"
 
 namespace op::bench {
@@ -38,44 +38,15 @@ std::string sample_event() {
 
 Percentiles probe_fdatasync(const std::filesystem::path& dir, std::chrono::milliseconds budget,
                             std::size_t record_bytes) {
-    const auto path = dir / "bench-fdatasync-probe";
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        throw std::runtime_error("floor: cannot create " + path.string() + ": " +
-                                 std::strerror(errno) + " (is the data dir writable?)");
-    }
-    // Writes then syncs each record as the broker's log does: into space zero-filled ahead of
-    // it (op::log::SegmentLog::kPreallocateBytes), so that most syncs carry no size change.
-    // Plain appends cost this VM ~20 % more per fdatasync; a bound on them would not be one.
+    SyncedAppender file(dir / "bench-fdatasync-probe");
     const std::string record(record_bytes, 'x');
-    const std::string zeros(op::log::SegmentLog::kPreallocateBytes, '\0');
-    std::uint64_t offset = 0;
-    std::uint64_t allocated = 0;
-    auto write_at = [fd](const std::string& bytes, std::uint64_t at) {
-        return ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at)) ==
-               static_cast<ssize_t>(bytes.size());
-    };
     LatencySamples samples;
     const auto end = Clock::now() + budget;
     while ((Clock::now() < end || samples.size() < 10) && !stop_requested()) {
         const auto t0 = Clock::now();
-        bool written = write_at(record, offset);
-        offset += record.size();
-        if (written && offset >= allocated) {
-            written = write_at(zeros, offset);
-            allocated = offset + zeros.size();
-        }
-        if (!written || ::fdatasync(fd) != 0) {
-            const int err = errno;
-            ::close(fd);
-            std::filesystem::remove(path);
-            throw std::runtime_error("floor: write/fdatasync on " + path.string() + ": " +
-                                     std::strerror(err));
-        }
+        file.append(record);
         samples.add(Clock::now() - t0);
     }
-    ::close(fd);
-    std::filesystem::remove(path);
     return samples.summarize();
 }
 
@@ -210,10 +181,10 @@ FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::millise
     f.message_bytes = message.size();
     const auto start = Clock::now();
     ProgressBar bar(
-        "floor (fdatasync, zmq rtt)",
+        "floor (fdatasync, zmq rtt, skeleton)",
         [&] {
             return std::chrono::duration<double>(Clock::now() - start) /
-                   std::chrono::duration<double>(4 * per_probe);
+                   std::chrono::duration<double>(6 * per_probe);
         },
         [] { return std::string(); });
     f.fdatasync_idle = probe_fdatasync(dir, per_probe, message.size() + 8);
@@ -223,6 +194,8 @@ FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::millise
         f.zmq_rtt = probe_zmq_rtt_two_processes(dir, message, per_probe);
         f.zmq_rtt_one_process = probe_zmq_rtt_one_process(message, per_probe);
     }
+    f.skeleton_decision = measure_skeleton(dir, 3, per_probe);
+    f.skeleton_chain = measure_skeleton(dir, 5, per_probe);
     throw_if_stopped();
     return f;
 }
@@ -235,7 +208,9 @@ nlohmann::json to_json(const FloorResult& f) {
         {"message_bytes", f.message_bytes},
         {"fdatasync_bound_us", f.fdatasync_us()}, {"append_bound_us", f.append_us()},
         {"decision_bound_us", f.decision_bound_us()},
-        {"chain_bound_us", f.chain_bound_us()}};
+        {"chain_bound_us", f.chain_bound_us()},
+        {"skeleton_decision", to_json(f.skeleton_decision)},
+        {"skeleton_chain", to_json(f.skeleton_chain)}};
 }
 
 int run_zmq_echo(const std::string& endpoint) {

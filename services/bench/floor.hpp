@@ -28,6 +28,10 @@ struct FloorResult {
     Percentiles fdatasync_idle;  // the same with the cores left idle
     Percentiles zmq_rtt;  // DEALER -> ROUTER -> DEALER on loopback, event-sized, two processes
     Percentiles zmq_rtt_one_process;  // the same between two threads of one process
+    // The same path through the same processes with none of the system's work (skeleton.hpp),
+    // cores idle as in the idle runs: 3 appends through 4 processes, and 5 through 6.
+    Percentiles skeleton_decision;
+    Percentiles skeleton_chain;
     std::size_t message_bytes = 0;
     double fdatasync_us() const { return std::min(fdatasync.p50_us, fdatasync_idle.p50_us); }
     double append_us() const { return fdatasync_us() + zmq_rtt.p50_us; }

@@ -15,6 +15,7 @@
 #include "machine.hpp"
 #include "op/runtime/process.hpp"
 #include "report.hpp"
+#include "skeleton.hpp"
 #include "stop.hpp"
 #include "suite.hpp"
 #include "support/harness.hpp"
@@ -243,6 +244,17 @@ int main(int argc, char** argv) {
                    "not for use by hand: what --floor starts in a second process for its ZeroMQ "
                    "round-trip probe; binds a ROUTER at this endpoint and echoes every message "
                    "until SIGTERM");
+    std::vector<std::string> skeleton_relay, skeleton_hop;
+    app.add_option("--skeleton-relay", skeleton_relay,
+                   "not for use by hand: ENDPOINT APPENDS FILE; what --floor starts as the "
+                   "broker of its skeleton (skeleton.hpp): binds a ROUTER at ENDPOINT, appends "
+                   "and fdatasyncs each message to FILE, then sends it on to the next hop")
+        ->expected(3);
+    app.add_option("--skeleton-hop", skeleton_hop,
+                   "not for use by hand: ENDPOINT NAME; what --floor starts as a service of its "
+                   "skeleton: connects to the relay at ENDPOINT as NAME and sends back every "
+                   "message delivered to it")
+        ->expected(2);
     op::runtime::SecurityFlags security;
     op::runtime::add_security_flags(app, security, "operator",
                                     "var/keys; with --url, to read the broker's log");
@@ -253,6 +265,17 @@ int main(int argc, char** argv) {
             return run_zmq_echo(zmq_echo);
         } catch (const std::exception& e) {
             std::cerr << "bench --zmq-echo: " << e.what() << "\n";
+            return 1;
+        }
+    }
+    if (!skeleton_relay.empty() || !skeleton_hop.empty()) {
+        watch_stop_signals();
+        try {
+            if (!skeleton_hop.empty()) return run_skeleton_hop(skeleton_hop[0], skeleton_hop[1]);
+            return run_skeleton_relay(skeleton_relay[0], std::stoi(skeleton_relay[1]),
+                                      skeleton_relay[2]);
+        } catch (const std::exception& e) {
+            std::cerr << "bench --skeleton-*: " << e.what() << "\n";
             return 1;
         }
     }

@@ -63,6 +63,14 @@ void print_floor(std::ostream& out, const FloorResult& f) {
                "(5 appends) >= {}\n",
                format_us(f.append_us()), format_us(f.decision_bound_us()),
                format_us(f.chain_bound_us()));
+    fmt::print(out,
+               "  skeleton (the same appends through as many processes, none of the system's "
+               "work; skeleton.hpp):\n"
+               "    decision (3 appends, 4 processes):  {}  = {:.2f}x the bound\n"
+               "    full chain (5 appends, 6 processes):  {}  = {:.2f}x the bound\n",
+               latency_line(f.skeleton_decision),
+               f.skeleton_decision.p50_us / f.decision_bound_us(),
+               latency_line(f.skeleton_chain), f.skeleton_chain.p50_us / f.chain_bound_us());
 }
 
 void print_processes(std::ostream& out, const std::vector<ProcUsage>& usage) {
@@ -125,9 +133,10 @@ void print_system_run(std::ostream& out, const SystemRun& r,
     }
     if (floor && r.load.options.path == "/place-order") {
         fmt::print(out,
-                   "  vs the floor: decision p50 = {:.2f}x its bound, full chain p50 = "
-                   "{:.2f}x its bound\n",
+                   "  vs the floor: decision p50 = {:.2f}x its bound ({:.2f}x the skeleton's "
+                   "3 appends), full chain p50 = {:.2f}x its bound\n",
                    r.load.decision.p50_us / floor->decision_bound_us(),
+                   r.load.decision.p50_us / floor->skeleton_decision.p50_us,
                    c.full_chain.p50_us / floor->chain_bound_us());
     }
     fmt::print(out,

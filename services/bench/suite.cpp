@@ -228,6 +228,31 @@ nlohmann::json run_suite(const BenchConfig& c, std::ostream& out) {
                            fmt::format("{} errors of ours", errors)});
     }
     print_figures(out, figures);
+    // Not a target: how much of the bound this machine's wake-ups take before any of the
+    // system's work (skeleton.hpp), so that the idle ratios above can be read against it.
+    std::vector<double> skeleton_decision, skeleton_chain, decision_vs_skeleton;
+    for (std::size_t i = 0; i < idle_floors.size(); ++i) {
+        const auto& f = idle_floors[i];
+        skeleton_decision.push_back(f.skeleton_decision.p50_us / f.decision_bound_us());
+        skeleton_chain.push_back(f.skeleton_chain.p50_us / f.chain_bound_us());
+        if (i < idle.size()) {
+            decision_vs_skeleton.push_back(idle[i].load.decision.p50_us /
+                                           f.skeleton_decision.p50_us);
+        }
+    }
+    if (!skeleton_decision.empty()) {
+        fmt::print(out,
+                   "For scale, not a target (medians of the idle runs' floors): the skeleton "
+                   "of an order's path,\nthe same appends through as many processes with none "
+                   "of the system's work (skeleton.hpp),\ntook {:.2f}x the decision bound (3 "
+                   "appends, 4 processes) and {:.2f}x the full chain's (5, 6);\nour idle "
+                   "decision took {:.2f}x that skeleton.\n",
+                   median(skeleton_decision), median(skeleton_chain),
+                   median(decision_vs_skeleton));
+        j["skeleton"] = {{"decision_vs_bound", median(skeleton_decision)},
+                         {"chain_vs_bound", median(skeleton_chain)},
+                         {"idle_decision_vs_skeleton", median(decision_vs_skeleton)}};
+    }
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begun).count();
     fmt::print(out, "The suite took {:.0f} s.\n", took);

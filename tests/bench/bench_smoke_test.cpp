@@ -60,6 +60,12 @@ TEST_CASE("bench drives a self-started system, measures the floor and checks its
     // Both round-trip probes ran: two processes (the bound's) and two threads of one process.
     check_latency(floor["zmq_rtt"], floor["zmq_rtt"]["count"]);
     check_latency(floor["zmq_rtt_one_process"], floor["zmq_rtt_one_process"]["count"]);
+    // The skeleton (a relay and its hops, started by bench) carried messages all the way
+    // round, through 3 appends and through 5.
+    check_latency(floor["skeleton_decision"], floor["skeleton_decision"]["count"]);
+    check_latency(floor["skeleton_chain"], floor["skeleton_chain"]["count"]);
+    CHECK(floor["skeleton_decision"]["count"].get<std::uint64_t>() >= 10);
+    CHECK(floor["skeleton_chain"]["count"].get<std::uint64_t>() >= 10);
 
     REQUIRE(j["runs"].size() == 1);
     const auto& run = j["runs"][0];
