@@ -11,6 +11,9 @@
 // bound, not in it: in the first suite with both, the two-process probe read p50 62-78 us and
 // the one-process probe 40-55 us, but 86 us in the suite's first floor (a suite's first probe
 // has often been slow).
+//
+// Each floor also runs the skeleton of an order's path (skeleton.hpp): the same appends through
+// as many processes, none of the system's work. It is printed beside the bound, not in it.
 
 #pragma once
 

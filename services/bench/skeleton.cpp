@@ -42,8 +42,8 @@ std::uint64_t number_of(const zmq::message_t& m) {
     return n;
 }
 
-// Waits on `socket` for up to 50 ms at a time, calling `on_message` for what comes, until
-// SIGTERM or until the bench that started this process is gone.
+// Waits on `socket` for up to 50 ms at a time, calling `on_readable` when something came,
+// until SIGTERM or until the bench that started this process is gone.
 void serve(zmq::socket_t& socket, const std::function<void()>& on_readable) {
     const pid_t parent = ::getppid();
     while (!stop_requested() && ::getppid() == parent) {
@@ -117,7 +117,9 @@ Percentiles measure_skeleton(const std::filesystem::path& dir, int appends,
             std::vector<std::string>{"/proc/self/exe", "--skeleton-hop", endpoint, hop_name(i)},
             dir / (tag + "-" + hop_name(i) + ".out"));
     }
-    struct StopHelpers {  // however the measuring ends
+    // Each Process stops its program when destroyed; this also removes the logs of those that
+    // stopped cleanly, however the measuring ends.
+    struct StopHelpers {
         std::vector<test::Process>& helpers;
         ~StopHelpers() {
             for (auto& p : helpers) {
