@@ -169,8 +169,9 @@ int main(int argc, char** argv) {
     app.add_flag("--floor", c.floor,
                  "measure the floor first (fdatasync on the data dir, ZeroMQ loopback round "
                  "trip between two processes, and the bound they set: 3 durable appends to a "
-                 "decision, 5 to the end of the chain), then a load run reported as a multiple "
-                 "of it");
+                 "decision, 5 to the end of the chain; beside it, the skeleton of an order's "
+                 "path: the same appends through as many processes with none of the system's "
+                 "work), then a load run reported as a multiple of both");
     app.add_option("--floor-dir", c.floor_dir,
                    "directory to probe fdatasync in (default: a temporary dir under /tmp, where "
                    "a self-started system keeps its log; use make run's ./var for --url)");
