@@ -2,9 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <functional>
-#include <optional>
 #include <stdexcept>
 #include <vector>
 #include <zmq.hpp>
