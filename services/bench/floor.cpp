@@ -50,25 +50,6 @@ Percentiles probe_fdatasync(const std::filesystem::path& dir, std::chrono::milli
     return samples.summarize();
 }
 
-// The echo side of a round trip: a ROUTER sending back whatever it receives, until `stop`.
-void echo_until(zmq::socket_t& server, const std::function<bool()>& stop) {
-    std::vector<zmq::message_t> msg;
-    while (!stop()) {
-        zmq::pollitem_t item{server.handle(), 0, ZMQ_POLLIN, 0};
-        try {
-            zmq::poll(&item, 1, std::chrono::milliseconds(50));
-        } catch (const zmq::error_t& e) {
-            if (e.num() == EINTR) continue;
-            throw;
-        }
-        if (!(item.revents & ZMQ_POLLIN)) continue;
-        msg.clear();
-        if (zmq::recv_multipart(server, std::back_inserter(msg), zmq::recv_flags::dontwait)) {
-            zmq::send_multipart(server, msg);
-        }
-    }
-}
-
 // Round trips of `message` from a DEALER on this thread to an echoing ROUTER at `endpoint`.
 // The first exchange waits (up to 10 s) for the connection; it and the next 20 are not counted.
 Percentiles measure_round_trips(zmq::context_t& ctx, const std::string& endpoint,
@@ -213,14 +194,42 @@ nlohmann::json to_json(const FloorResult& f) {
         {"skeleton_chain", to_json(f.skeleton_chain)}};
 }
 
+void poll_until(zmq::socket_t& socket, const std::function<bool()>& stop,
+                const std::function<void()>& on_readable) {
+    while (!stop()) {
+        zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+        try {
+            zmq::poll(&item, 1, std::chrono::milliseconds(50));
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EINTR) continue;
+            throw;
+        }
+        if (item.revents & ZMQ_POLLIN) on_readable();
+    }
+}
+
+std::function<bool()> stopped_or_orphaned() {
+    return [parent = ::getppid()] { return stop_requested() || ::getppid() != parent; };
+}
+
+void echo_until(zmq::socket_t& socket, const std::function<bool()>& stop) {
+    std::vector<zmq::message_t> msg;
+    poll_until(socket, stop, [&] {
+        for (;;) {
+            msg.clear();
+            if (!zmq::recv_multipart(socket, std::back_inserter(msg), zmq::recv_flags::dontwait))
+                return;
+            zmq::send_multipart(socket, msg);
+        }
+    });
+}
+
 int run_zmq_echo(const std::string& endpoint) {
     zmq::context_t ctx(1);
     zmq::socket_t server(ctx, zmq::socket_type::router);
     server.set(zmq::sockopt::linger, 0);
     server.bind(endpoint);
-    const pid_t parent = ::getppid();
-    // Until SIGTERM, or until the bench that started it is gone.
-    echo_until(server, [&] { return stop_requested() || ::getppid() != parent; });
+    echo_until(server, stopped_or_orphaned());
     return 0;
 }
 

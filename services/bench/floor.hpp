@@ -20,7 +20,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <zmq.hpp>
 
 #include "latency.hpp"
 
@@ -46,6 +48,18 @@ struct FloorResult {
 FloorResult measure_floor(const std::filesystem::path& dir, std::chrono::milliseconds per_probe);
 
 nlohmann::json to_json(const FloorResult& f);
+
+// The loop of bench's helper sides (the round-trip echo, the skeleton's relay and hops): waits
+// on `socket` up to 50 ms at a time, calling `on_readable` when something came, until `stop`.
+void poll_until(zmq::socket_t& socket, const std::function<bool()>& stop,
+                const std::function<void()>& on_readable);
+
+// `stop` for a helper process bench started: SIGTERM, or the bench that started it gone.
+std::function<bool()> stopped_or_orphaned();
+
+// Sends back whatever `socket` receives (a ROUTER to each sender, a DEALER to its peer), until
+// `stop`.
+void echo_until(zmq::socket_t& socket, const std::function<bool()>& stop);
 
 // The other process of the round-trip probe (bench --zmq-echo ENDPOINT): binds a ROUTER at
 // `endpoint` and sends back what it receives until SIGTERM or until its parent exits.

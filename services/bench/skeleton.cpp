@@ -1,16 +1,14 @@
 #include "skeleton.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <functional>
 #include <stdexcept>
 #include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "floor.hpp"
 #include "op/events/codec.hpp"
 #include "sample_order.hpp"
 #include "stop.hpp"
@@ -43,22 +41,6 @@ std::uint64_t number_of(const zmq::message_t& m) {
     return n;
 }
 
-// Waits on `socket` for up to 50 ms at a time, calling `on_readable` when something came,
-// until SIGTERM or until the bench that started this process is gone.
-void serve(zmq::socket_t& socket, const std::function<void()>& on_readable) {
-    const pid_t parent = ::getppid();
-    while (!stop_requested() && ::getppid() == parent) {
-        zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-        try {
-            zmq::poll(&item, 1, std::chrono::milliseconds(50));
-        } catch (const zmq::error_t& e) {
-            if (e.num() == EINTR) continue;
-            throw;
-        }
-        if (item.revents & ZMQ_POLLIN) on_readable();
-    }
-}
-
 }  // namespace
 
 int run_skeleton_relay(const std::string& endpoint, int appends,
@@ -69,7 +51,7 @@ int run_skeleton_relay(const std::string& endpoint, int appends,
     router.set(zmq::sockopt::linger, 0);
     router.bind(endpoint);
     std::vector<zmq::message_t> msg;
-    serve(router, [&] {
+    poll_until(router, stopped_or_orphaned(), [&] {
         for (;;) {
             msg.clear();
             if (!zmq::recv_multipart(router, std::back_inserter(msg), zmq::recv_flags::dontwait))
@@ -96,10 +78,7 @@ int run_skeleton_hop(const std::string& endpoint, const std::string& name) {
     dealer.set(zmq::sockopt::linger, 0);
     dealer.set(zmq::sockopt::routing_id, name);
     dealer.connect(endpoint);
-    zmq::message_t m;
-    serve(dealer, [&] {
-        while (dealer.recv(m, zmq::recv_flags::dontwait)) dealer.send(m, zmq::send_flags::none);
-    });
+    echo_until(dealer, stopped_or_orphaned());
     return 0;
 }
 
